@@ -145,13 +145,27 @@ function zpairs(values: Elem[], base: number): Array<[Uint8Array, number]> {
   return out;
 }
 
-/** Reads a blob string at the cursor, returning it with the absolute offset of its first byte. */
-function blobAt(c: Cursor): { blob: Uint8Array; base: number } {
+/**
+ * Reads a blob string at the cursor and runs `fn` on it. Errors inside a raw blob carry file
+ * offsets; inside an LZF-compressed blob the offset is that of the compressed string, and the
+ * position within the decompressed bytes is named in the message.
+ */
+function withBlob<T>(c: Cursor, fn: (blob: Uint8Array, base: number) => T): T {
   const at = c.offset;
   const blob = c.string();
-  // For raw strings the data starts after the length; for LZF it is a new array. Offsets inside
-  // a decompressed blob are reported relative to the string's start, which is the best we have.
-  return { blob, base: blob.byteOffset >= 0 && blob.buffer === c.buf.buffer ? c.base + (blob.byteOffset - c.buf.byteOffset) : at };
+  if (blob.buffer === c.buf.buffer) return fn(blob, c.base + (blob.byteOffset - c.buf.byteOffset));
+  try {
+    return fn(blob, 0);
+  } catch (e) {
+    if (e instanceof CorruptError) {
+      throw new CorruptError({
+        offset: at,
+        expected: `${e.expected} (at byte ${e.offset} of the LZF-compressed blob)`,
+        hint: e.hint,
+      });
+    }
+    throw e;
+  }
 }
 
 function decodeAt(c: Cursor, type: number, valkey: boolean): Value {
@@ -193,39 +207,31 @@ function decodeAt(c: Cursor, type: number, valkey: boolean): Value {
       return { type: 'module', value: { moduleId, ...moduleName(moduleId), raw: c.buf.subarray(start, c.pos) } };
     }
     case TYPE_HASH_ZIPMAP: {
-      const { blob, base } = blobAt(c);
-      const flat = zipmapPairs(blob, base);
+      const flat = withBlob(c, zipmapPairs);
       const out: Array<[Uint8Array, Uint8Array]> = [];
       for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
       return { type: 'hash', value: out };
     }
     case TYPE_LIST_ZIPLIST: {
-      const { blob, base } = blobAt(c);
-      return { type: 'list', value: asBytesList(ziplistValues(blob, base)) };
+      return withBlob(c, (blob, base): Value => ({ type: 'list', value: asBytesList(ziplistValues(blob, base)) }));
     }
     case TYPE_SET_INTSET: {
-      const { blob, base } = blobAt(c);
-      return { type: 'set', value: asBytesList(intsetValues(blob, base)) };
+      return withBlob(c, (blob, base): Value => ({ type: 'set', value: asBytesList(intsetValues(blob, base)) }));
     }
     case TYPE_SET_LISTPACK: {
-      const { blob, base } = blobAt(c);
-      return { type: 'set', value: asBytesList(listpackValues(blob, base)) };
+      return withBlob(c, (blob, base): Value => ({ type: 'set', value: asBytesList(listpackValues(blob, base)) }));
     }
     case TYPE_ZSET_ZIPLIST: {
-      const { blob, base } = blobAt(c);
-      return { type: 'zset', value: zpairs(ziplistValues(blob, base), base) };
+      return withBlob(c, (blob, base): Value => ({ type: 'zset', value: zpairs(ziplistValues(blob, base), base) }));
     }
     case TYPE_ZSET_LISTPACK: {
-      const { blob, base } = blobAt(c);
-      return { type: 'zset', value: zpairs(listpackValues(blob, base), base) };
+      return withBlob(c, (blob, base): Value => ({ type: 'zset', value: zpairs(listpackValues(blob, base), base) }));
     }
     case TYPE_HASH_ZIPLIST: {
-      const { blob, base } = blobAt(c);
-      return { type: 'hash', value: pairs(ziplistValues(blob, base), base, 'hash') };
+      return withBlob(c, (blob, base): Value => ({ type: 'hash', value: pairs(ziplistValues(blob, base), base, 'hash') }));
     }
     case TYPE_HASH_LISTPACK: {
-      const { blob, base } = blobAt(c);
-      return { type: 'hash', value: pairs(listpackValues(blob, base), base, 'hash') };
+      return withBlob(c, (blob, base): Value => ({ type: 'hash', value: pairs(listpackValues(blob, base), base, 'hash') }));
     }
     case TYPE_LIST_QUICKLIST:
     case TYPE_LIST_QUICKLIST_2: {
@@ -244,8 +250,7 @@ function decodeAt(c: Cursor, type: number, valkey: boolean): Value {
           out.push(c.string());
           continue;
         }
-        const { blob, base } = blobAt(c);
-        const vals = type === TYPE_LIST_QUICKLIST ? ziplistValues(blob, base) : listpackValues(blob, base);
+        const vals = withBlob(c, type === TYPE_LIST_QUICKLIST ? ziplistValues : listpackValues);
         for (const v of vals) out.push(elemToBytes(v));
       }
       return { type: 'list', value: out };
@@ -297,9 +302,9 @@ function decodeAt(c: Cursor, type: number, valkey: boolean): Value {
     case TYPE_HASH_LISTPACK_EX:
     case TYPE_HASH_LISTPACK_EX_PRE_GA: {
       if (type === TYPE_HASH_LISTPACK_EX) c.skip(8); // cached minExpire, ignored by the loader
-      const { blob, base } = blobAt(c);
-      const vals = listpackValues(blob, base);
-      if (vals.length % 3 !== 0) throw new CorruptError({ offset: base, expected: 'hash listpack entries in (field, value, expiry) triples' });
+      const start = c.offset;
+      const vals = withBlob(c, listpackValues);
+      if (vals.length % 3 !== 0) throw new CorruptError({ offset: start, expected: 'hash listpack entries in (field, value, expiry) triples' });
       const out: Array<[Uint8Array, Uint8Array]> = [];
       const ttl: Array<[Uint8Array, number]> = [];
       for (let i = 0; i < vals.length; i += 3) {
@@ -307,7 +312,7 @@ function decodeAt(c: Cursor, type: number, valkey: boolean): Value {
         out.push([f, elemToBytes(vals[i + 1]!)]);
         const e = vals[i + 2]!;
         if (typeof e !== 'number' && typeof e !== 'bigint') {
-          throw new CorruptError({ offset: base, expected: 'an integer field expiry in a hash listpack triple' });
+          throw new CorruptError({ offset: start, expected: 'an integer field expiry in a hash listpack triple' });
         }
         const exp = Number(e);
         if (exp !== 0) ttl.push([f, exp]);
@@ -363,40 +368,42 @@ function decodeStream(c: Cursor, type: number): StreamValue {
     let mseq = 0n;
     for (let i = 0; i < 8; i++) mms = (mms << 8n) | BigInt(nodeKey[i]!);
     for (let i = 8; i < 16; i++) mseq = (mseq << 8n) | BigInt(nodeKey[i]!);
-    const { blob, base } = blobAt(c);
-    const lp = listpackValues(blob, base);
-    if (lp.length === 0) throw new CorruptError({ offset: base, expected: 'a non-empty stream node listpack' });
+    const base = c.offset;
+    const lp = withBlob(c, listpackValues);
+    // Every read below is bounds-checked: a damaged node must fail as corrupt, never as undefined.
     let i = 0;
-    const count = asNum(lp[i++], base, 'entry count');
-    const deleted = asNum(lp[i++], base, 'deleted count');
-    const mfc = asNum(lp[i++], base, 'master field count');
+    const next = (what: string): Elem => {
+      if (i >= lp.length) throw new CorruptError({ offset: base, expected: `a stream node ${what} (node ended after ${lp.length} entries)` });
+      return lp[i++]!;
+    };
+    const count = asNum(next('entry count'), base, 'entry count');
+    const deleted = asNum(next('deleted count'), base, 'deleted count');
+    const mfc = asNum(next('master field count'), base, 'master field count');
     const masterFields: Uint8Array[] = [];
-    for (let f = 0; f < mfc; f++) masterFields.push(elemToBytes(lp[i++]!));
-    if (asNum(lp[i++], base, 'master terminator') !== 0) {
+    for (let f = 0; f < mfc; f++) masterFields.push(elemToBytes(next('master field')));
+    if (asNum(next('master terminator'), base, 'master terminator') !== 0) {
       throw new CorruptError({ offset: base, expected: 'the master entry terminator 0 in a stream node' });
     }
     const total = count + deleted;
     for (let e = 0; e < total; e++) {
-      if (i >= lp.length) throw new CorruptError({ offset: base, expected: `${total} entries in the stream node` });
-      const flags = asNum(lp[i++], base, 'entry flags');
-      const msd = asBig(lp[i++], base, 'ms delta');
-      const seqd = asBig(lp[i++], base, 'seq delta');
+      const flags = asNum(next('entry flags'), base, 'entry flags');
+      const msd = asBig(next('ms delta'), base, 'ms delta');
+      const seqd = asBig(next('seq delta'), base, 'seq delta');
       const id = { ms: (mms + msd) & U64, seq: (mseq + seqd) & U64 };
       const fields: Uint8Array[] = [];
       if ((flags & STREAM_ITEM_FLAG_SAMEFIELDS) !== 0) {
         for (let f = 0; f < mfc; f++) {
           fields.push(masterFields[f]!);
-          fields.push(elemToBytes(lp[i++]!));
+          fields.push(elemToBytes(next('field value')));
         }
       } else {
-        const nf = asNum(lp[i++], base, 'field count');
+        const nf = asNum(next('field count'), base, 'field count');
         for (let f = 0; f < nf; f++) {
-          fields.push(elemToBytes(lp[i++]!));
-          fields.push(elemToBytes(lp[i++]!));
+          fields.push(elemToBytes(next('field')));
+          fields.push(elemToBytes(next('field value')));
         }
       }
-      i++; // lp-count of the entry
-      if (i > lp.length) throw new CorruptError({ offset: base, expected: 'complete stream entries in the node' });
+      next('entry lp-count');
       if ((flags & STREAM_ITEM_FLAG_DELETED) === 0) entries.push({ id, fields });
     }
   }

@@ -59,7 +59,7 @@ export interface InspectOptions {
    * Awaited, so a slow consumer slows the reader. Required for those formats.
    */
   write?: (text: string) => void | Promise<void>;
-  /** Called at most every `progressIntervalMs` while reading, and once at the end of each input. */
+  /** Called while reading (after a batch, at the end of an input), at most every `progressIntervalMs`. */
   onProgress?: (p: InspectProgress) => void;
   /** Default 250. */
   progressIntervalMs?: number;
@@ -121,6 +121,7 @@ export interface FileSummary extends KeyStats {
   aux: Record<string, JsonBytes>;
   /** The snapshot time the expiry options use, and where it came from; null when unknown. */
   snapshotTime: SnapshotTime | null;
+  /** Function libraries (RDB 10+), sorted by library name. */
   functions: FunctionLibrarySummary[];
   moduleAux: Array<{ module: string; encver: number; when: number }>;
 }
@@ -248,6 +249,7 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
   if (names.includes(STDIN) && opts.stdin === undefined) throw new UsageError('input - (stdin) is not available here');
   const several = names.length > 1;
   const files: FileSummary[] = [];
+  let lastProgress = started;
 
   for (let index = 0; index < names.length; index++) {
     const name = names[index]!;
@@ -280,12 +282,16 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
     const typeCounts = new Map<LogicalType, number>();
     const encCounts = new Map<string, number>();
     let valkey = false;
-    let lastProgress = started;
     let minExp = Infinity;
     let maxExp = -Infinity;
 
+    /** At most one event per `interval`, across all inputs. */
     const progress = (): void => {
-      opts.onProgress?.({ source: name, keys: file.keysRead, bytes: counter.bytes, t: Math.round(performance.now() - started) });
+      if (opts.onProgress === undefined) return;
+      const t = performance.now();
+      if (t - lastProgress < interval) return;
+      lastProgress = t;
+      opts.onProgress({ source: name, keys: file.keysRead, bytes: counter.bytes, t: Math.round(t - started) });
     };
 
     try {
@@ -353,10 +359,7 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
           }
         }
         if (text !== '') await write!(text);
-        if (opts.onProgress !== undefined && performance.now() - lastProgress >= interval) {
-          lastProgress = performance.now();
-          progress();
-        }
+        progress();
       }
     } catch (e) {
       if (isRdbError(e) && e.source === '') e.setSource(shown);
@@ -367,6 +370,8 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
     file.keysPerEncoding = objectOf([...encCounts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)));
     file.expiryRange = minExp === Infinity ? { min: null, max: null } : { min: minExp, max: maxExp };
     file.dropped = { ...selector.dropped };
+    // FUNCTION LIST order (by library name), so a summary compares equal to what a server reports.
+    file.functions.sort((a, b) => Buffer.compare(Buffer.from(a.library), Buffer.from(b.library)));
     file.snapshotTime = selector.snapshotTime() ?? null;
     if (file.sizeBytes === 0) file.sizeBytes = counter.bytes;
     progress();

@@ -3,10 +3,11 @@
  * same shape as the fixtures' manifests: the independent "what did the server actually load"
  * side of every golden and integration test.
  *
- * How: per database, SCAN in pages; per page one pipelined round of TYPE + PEXPIRETIME, then
- * pipelined rounds that page every collection at once (LRANGE / ZRANGE by index, SSCAN / HSCAN by
- * cursor, `pageSize` elements a command) until each is complete; hash field TTLs (HPEXPIRETIME)
- * as a last round; streams key by key (XINFO, XRANGE pages, XINFO GROUPS / CONSUMERS, XPENDING
+ * How: per database, SCAN in pages; per page one EVAL that returns TYPE + PEXPIRETIME of every
+ * key (a pipeline of both per key where scripting is unavailable), then pipelined rounds: the
+ * page's strings in one MGET, every collection paged at once (LRANGE / ZRANGE by index, SSCAN /
+ * HSCAN by cursor, `pageSize` elements a command) until each is complete; hash field TTLs
+ * (HPEXPIRETIME) as a last round; streams key by key (XINFO, XRANGE pages, XINFO GROUPS / CONSUMERS, XPENDING
  * pages). Paging instead of SMEMBERS / HGETALL / LRANGE 0 -1 keeps each reply, and the time the
  * server spends building it, bounded however large one key is; the client holds one page of keys
  * (and whatever their values weigh) at a time, plus the values it returns.
@@ -63,6 +64,15 @@ interface Caps {
   pexpiretime: boolean;
   /** HPEXPIRETIME (Redis 7.4+): hash field TTLs. */
   hpexpiretime: boolean;
+  /**
+   * Lua scripting: TYPE and expiry of a whole page in one EVAL. Turned off for the rest of the
+   * dump the first time EVAL fails (no scripting, ACL, cluster CROSSSLOT, OOM on old servers).
+   */
+  script: boolean;
+  /** Function flags in scripts (`#!lua flags=no-writes`, Redis 7.0+): such a script runs under OOM and on replicas. */
+  scriptFlags: boolean;
+  /** MGET for the string keys of a page; off after it fails once (cluster CROSSSLOT). */
+  mget: boolean;
 }
 
 const DEFAULT_SCAN_COUNT = 1000;
@@ -187,14 +197,15 @@ function fieldMap(x: unknown, what: string): Map<string, unknown> {
 async function detectCaps(client: Redis): Promise<Caps> {
   try {
     const info = arr(await client.call('COMMAND', 'INFO', 'pexpiretime', 'hpexpiretime'), 'COMMAND INFO');
-    return { pexpiretime: info[0] != null, hpexpiretime: info[1] != null };
+    const pexpiretime = info[0] != null;
+    return { pexpiretime, hpexpiretime: info[1] != null, script: true, scriptFlags: pexpiretime, mget: true };
   } catch (e) {
     if (e instanceof RespDumpError) throw e;
     // No COMMAND (Redis < 2.8.13) or it is renamed away: go by the version.
     const server = await client.info('server');
     const m = /^redis_version:(\d+)\.(\d+)/m.exec(server);
     const v = m ? Number(m[1]) * 100 + Number(m[2]) : 0;
-    return { pexpiretime: v >= 700, hpexpiretime: v >= 704 };
+    return { pexpiretime: v >= 700, hpexpiretime: v >= 704, script: v >= 206, scriptFlags: v >= 700, mget: true };
   }
 }
 
@@ -294,9 +305,12 @@ class KeyJob {
     const page = ctx.page;
     switch (this.kind) {
       case Kind.String:
-        if (reply === null) this.gone = true;
-        else this.value = jsonBytes(buf(reply, 'GET'));
-        this.done = true;
+        if (reply === null) {
+          this.gone = true;
+          this.done = true;
+        } else {
+          this.takeString(buf(reply, 'GET'));
+        }
         return;
       case Kind.List: {
         const a = arr(reply, 'LRANGE');
@@ -338,6 +352,11 @@ class KeyJob {
       case Kind.Stream:
         return;
     }
+  }
+
+  takeString(value: Buffer): void {
+    this.value = jsonBytes(value);
+    this.done = true;
   }
 
   private finishList(): void {
@@ -453,8 +472,51 @@ function moduleJson(dump: Buffer, typeName: string): unknown {
 }
 
 /**
+ * TYPE and expiry of every key of a page, read inside the server by one script: two commands a
+ * key cost the client more than the server (ioredis spends ~10 us on each), one EVAL a page costs
+ * the server about a millisecond. Returns undefined when scripting is unavailable.
+ */
+const TYPES_SCRIPT = `local r = {}
+for i = 1, #KEYS do
+  r[2 * i - 1] = redis.call('TYPE', KEYS[i])['ok']
+  r[2 * i] = redis.call(ARGV[1], KEYS[i])
+end
+return r`;
+
+async function typesByScript(ctx: Ctx, keys: Buffer[]): Promise<unknown[] | undefined> {
+  const script = ctx.caps.scriptFlags ? `#!lua flags=no-writes\n${TYPES_SCRIPT}` : TYPES_SCRIPT;
+  try {
+    const r = arr(
+      await ctx.client.callBuffer('EVAL', script, keys.length, ...keys, ctx.caps.pexpiretime ? 'PEXPIRETIME' : 'PTTL'),
+      'EVAL TYPE/expiry',
+    );
+    if (r.length === 2 * keys.length) return r;
+  } catch (e) {
+    if (e instanceof RespDumpError) throw e;
+    // Any refusal (scripting off, ACL, CROSSSLOT, busy): the pipeline below works everywhere.
+  }
+  ctx.caps.script = false;
+  return undefined;
+}
+
+async function typesByPipeline(ctx: Ctx, keys: Buffer[]): Promise<unknown[]> {
+  const cmd = ctx.caps.pexpiretime ? 'PEXPIRETIME' : 'PTTL';
+  const p = ctx.client.pipeline();
+  for (const k of keys) {
+    p.callBuffer('TYPE', k);
+    p.callBuffer(cmd, k);
+  }
+  const res = await execPipeline(p, 'TYPE/expiry');
+  return res.map(([err, rep], i) => {
+    if (err) throw new RespDumpError('reply', `${i % 2 === 0 ? 'TYPE' : cmd}: ${err.message}`, { cause: err });
+    return rep;
+  });
+}
+
+/**
  * Reads one page of keys: TYPE + expiry in one round, then rounds of paged value commands for all
- * keys at once; streams one by one; keys that changed type are read again.
+ * keys at once (the page's strings in one MGET); streams one by one; keys that changed type are
+ * read again.
  */
 async function dumpKeys(ctx: Ctx, db: number, keys: Buffer[]): Promise<DumpedKey[]> {
   const out: DumpedKey[] = [];
@@ -463,34 +525,54 @@ async function dumpKeys(ctx: Ctx, db: number, keys: Buffer[]): Promise<DumpedKey
     if (attempt > MAX_REREADS) {
       throw new RespDumpError('unstable', `db ${db}: ${todo.length} key(s) kept changing type while being read (first: ${todo[0]!.toString('latin1')})`);
     }
-    const p = ctx.client.pipeline();
-    for (const k of todo) {
-      p.callBuffer('TYPE', k);
-      p.callBuffer(ctx.caps.pexpiretime ? 'PEXPIRETIME' : 'PTTL', k);
-    }
-    const res = await execPipeline(p, 'TYPE/expiry');
+    const res = (ctx.caps.script ? await typesByScript(ctx, todo) : undefined) ?? (await typesByPipeline(ctx, todo));
     const now = Date.now();
     const jobs: KeyJob[] = [];
     const streams: KeyJob[] = [];
     for (let i = 0; i < todo.length; i++) {
-      const [tErr, tRep] = res[2 * i]!;
-      const [eErr, eRep] = res[2 * i + 1]!;
-      if (tErr) throw new RespDumpError('reply', `TYPE: ${tErr.message}`, { cause: tErr });
-      if (eErr) throw new RespDumpError('reply', `${ctx.caps.pexpiretime ? 'PEXPIRETIME' : 'PTTL'}: ${eErr.message}`, { cause: eErr });
-      const typeName = buf(tRep, 'TYPE').toString('latin1');
+      const typeName = buf(res[2 * i], 'TYPE').toString('latin1');
       const kind = kindOf(typeName);
-      const exp = expireAtOf(ctx.caps, eRep, now);
+      const exp = expireAtOf(ctx.caps, res[2 * i + 1], now);
       if (kind === undefined || exp === 'gone') continue;
       const job = new KeyJob(db, todo[i]!, kind, typeName, exp);
       (kind === Kind.Stream ? streams : jobs).push(job);
     }
     let active = jobs;
+    let first = true;
     while (active.length > 0) {
       const q = ctx.client.pipeline();
-      for (const j of active) j.queue(q, ctx.page);
+      let strings: KeyJob[] | undefined;
+      let rest = active;
+      if (first && ctx.caps.mget) {
+        strings = active.filter((j) => j.kind === Kind.String);
+        if (strings.length > 1) {
+          q.callBuffer('MGET', ...strings.map((j) => j.key));
+          rest = active.filter((j) => j.kind !== Kind.String);
+        } else {
+          strings = undefined;
+        }
+      }
+      for (const j of rest) j.queue(q, ctx.page);
       const r = await execPipeline(q, 'values');
-      for (let i = 0; i < active.length; i++) active[i]!.take(r[i]![0], r[i]![1], ctx);
+      let i = 0;
+      if (strings !== undefined) {
+        const [err, rep] = r[i++]!;
+        if (err) {
+          ctx.caps.mget = false; // the strings stay active and are read with GET next round
+        } else {
+          const values = arr(rep, 'MGET');
+          for (let k = 0; k < strings.length; k++) {
+            // nil: gone, or no longer a string; GET next round tells which.
+            if (values[k] != null) strings[k]!.takeString(buf(values[k], 'MGET'));
+          }
+        }
+      }
+      for (const j of rest) {
+        const [err, rep] = r[i++]!;
+        j.take(err, rep, ctx);
+      }
       active = active.filter((j) => !j.done);
+      first = false;
     }
     const again: Buffer[] = [];
     for (const j of jobs) {

@@ -1,0 +1,217 @@
+/**
+ * `rdbmerge inspect INPUT... [--format summary|jsonl|keys] [--json]` plus the selection options
+ * of CLI.md. The work is src/pipelines/inspect.ts; this module wires options, output and progress,
+ * and renders the human summary.
+ */
+import { Option, type Command } from 'commander';
+import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, type SharedOptions } from '../cli-options.js';
+import type { JsonBytes } from '../format/jsonl.js';
+import {
+  inspect, INSPECT_FORMATS, type FileSummary, type InspectFormat, type InspectProgress, type InspectReport,
+  type InspectTotal, type KeyStats, type LargeKey,
+} from '../pipelines/inspect.js';
+import type { CommandContext, RegisterCommand } from './context.js';
+
+export const registerInspect: RegisterCommand = (program: Command, ctx: CommandContext) => {
+  const cmd = program
+    .command('inspect')
+    .summary('summarise RDB files, or list their keys (jsonl, keys)')
+    .description(
+      'Reads RDB files and prints a summary (version, aux fields, checksum, functions, key counts per\n' +
+        'database, type and encoding, expiries, sizes, the largest keys), or one line per key:\n' +
+        '--format jsonl (the canonical JSONL form) or --format keys (db, key, type, encoding, size,\n' +
+        'elements, expireAt; tab-separated, JSON lines with --json).',
+    )
+    .argument('<INPUT...>', 'RDB files, directories (their *.rdb files), or - for stdin')
+    .addOption(new Option('--format <FORMAT>', 'summary, jsonl or keys').choices(INSPECT_FORMATS).default('summary'));
+  addOptions(cmd, SELECT_OPTIONS);
+  cmd.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  rdbmerge inspect dump.rdb\n' +
+      '  rdbmerge inspect --format jsonl --db 0 --match "user:*" dump.rdb\n' +
+      '  rdbmerge inspect --format keys --json backups/ | jq .size\n',
+  );
+  cmd.action(async (inputs: string[], _opts: unknown, self: Command) => {
+    const raw = self.optsWithGlobals();
+    const g = globalOptionsFrom(raw);
+    const select = sharedOptionsFrom(raw, ctx.startedAt);
+    const format = raw['format'] as InspectFormat;
+    const progress = progressReporter(ctx, g.json, g.quiet);
+    let report: InspectReport;
+    try {
+      report = await inspect(inputs, {
+        format,
+        select,
+        maxValueSize: g.maxValueSize,
+        json: g.json,
+        write: format === 'summary' ? undefined : (text) => ctx.out.write(text),
+        onProgress: progress.update,
+        stdin: ctx.io.stdin as AsyncIterable<Uint8Array>,
+        signal: ctx.signal,
+      });
+    } finally {
+      progress.clear();
+    }
+    if (format === 'summary') {
+      await ctx.out.write(g.json ? `${JSON.stringify(report)}\n` : renderSummary(report, select));
+    }
+    progress.done(report);
+    ctx.exitCode = 0;
+  });
+};
+
+/** Progress on stderr: JSON-lines events with --json, a redrawn line on a TTY, else nothing. */
+function progressReporter(ctx: CommandContext, json: boolean, quiet: boolean) {
+  const stderr = ctx.io.stderr;
+  const tty = !json && !quiet && ctx.isTTY(stderr);
+  let drawn = false;
+  return {
+    update: (p: InspectProgress): void => {
+      if (json) {
+        if (!quiet) ctx.errLine(JSON.stringify({ event: 'progress', ...p }));
+      } else if (tty) {
+        const line = `inspect ${p.source}  ${num(p.keys)} keys  ${bytes(p.bytes)}  ${(p.t / 1000).toFixed(1)} s`;
+        ctx.errRaw(`\r\x1b[2K${line}`);
+        drawn = true;
+      }
+    },
+    clear: (): void => {
+      if (drawn) ctx.errRaw('\r\x1b[2K');
+      drawn = false;
+    },
+    done: (r: InspectReport): void => {
+      if (json) {
+        ctx.errLine(
+          JSON.stringify({
+            event: 'done',
+            files: r.total.files,
+            keys: r.total.totalKeys,
+            bytes: r.total.sizeBytes,
+            t: Date.now() - ctx.startedAt,
+          }),
+        );
+      }
+    },
+  };
+}
+
+// ---- human summary --------------------------------------------------------------------------
+
+const LABEL = 14;
+
+function num(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? `${ms} ms` : d.toISOString().replace('.000Z', 'Z');
+}
+
+/** Bytes as one display token: plain text as is, text with quotes/controls JSON-quoted, else {b64:...}. */
+function text(b: JsonBytes, max = 60): string {
+  const s = typeof b === 'string' ? (b === '' || /[\u0000-\u001f\u007f"\\]/.test(b) ? JSON.stringify(b) : b) : `{b64:${b.b64}}`;
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+function line(label: string, value: string): string {
+  return `  ${label.padEnd(LABEL)}${value}\n`;
+}
+
+function more(value: string): string {
+  return `  ${' '.repeat(LABEL)}${value}\n`;
+}
+
+function list(o: Record<string, number>): string {
+  const parts = Object.entries(o).map(([k, v]) => `${k} ${num(v)}`);
+  return parts.length === 0 ? '-' : parts.join(', ');
+}
+
+function renderStats(s: KeyStats, showFile: boolean): string {
+  let out = '';
+  const dbs = Object.entries(s.keyCountsPerDb);
+  out += line('keys', `${num(s.totalKeys)}${dbs.length > 0 ? ` in ${dbs.length} database${dbs.length === 1 ? '' : 's'}` : ''}`);
+  if (dbs.length > 0) {
+    const w = Math.max(...dbs.map(([db]) => db.length));
+    const cw = Math.max(...dbs.map(([, c]) => num(c).length));
+    for (const [db, c] of dbs) out += more(`db ${db.padEnd(w)}  ${num(c).padStart(cw)}`);
+  }
+  const dropped = Object.entries(s.dropped).filter(([, v]) => v > 0);
+  if (dropped.length > 0) {
+    out += line('filtered', `${num(s.keysRead)} read, dropped ${dropped.map(([r, v]) => `${num(v)} by ${r === 'expired' ? 'expiry' : `--${r}`}`).join(', ')}`);
+  }
+  out += line('types', list(s.keysPerType));
+  out += line('encodings', list(s.keysPerEncoding));
+  const { min, max } = s.expiryRange;
+  out += line('expiry', min === null || max === null ? 'no key expires' : `${num(s.keysWithExpiry)} keys expire, ${iso(min)} .. ${iso(max)}`);
+  out += line('empty keys', `${num(s.emptyKeysSkipped)} skipped (empty collections, as Redis skips them on load)`);
+  out += line('size', `${bytes(s.serializedBytes.total)} of values (${num(s.serializedBytes.total)} bytes), largest ${num(s.serializedBytes.largest)} bytes`);
+  if (s.largestKeys.length > 0) out += renderLargest(s.largestKeys, showFile);
+  return out;
+}
+
+function renderLargest(keys: readonly LargeKey[], showFile: boolean): string {
+  const rows = keys.map((k) => [num(k.bytes), String(k.db), `${k.type}/${k.encoding}`, text(k.key, 48), showFile ? (k.file ?? '') : '']);
+  const head = ['bytes', 'db', 'type', 'key', showFile ? 'file' : ''];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]): string =>
+    more(`${r[0]!.padStart(w[0]!)}  ${r[1]!.padStart(w[1]!)}  ${r[2]!.padEnd(w[2]!)}  ${showFile ? `${r[3]!.padEnd(w[3]!)}  ${r[4]}` : r[3]}`.trimEnd());
+  let out = `  largest keys\n`;
+  out += fmt(head);
+  for (const r of rows) out += fmt(r);
+  return out;
+}
+
+function renderFile(f: FileSummary): string {
+  let out = `${f.file === '-' ? 'stdin' : f.file}\n`;
+  out += line('format', `${f.magic} RDB version ${f.rdbVersion}, ${num(f.sizeBytes)} bytes, checksum ${f.checksum}`);
+  const aux = Object.entries(f.aux);
+  if (aux.length === 0) out += line('aux', '-');
+  aux.forEach(([k, v], i) => {
+    let shown = text(v);
+    if (k === 'ctime' && typeof v === 'string' && /^\d+$/.test(v)) shown += ` (${iso(Number(v) * 1000)})`;
+    out += i === 0 ? line('aux', `${k} ${shown}`) : more(`${k} ${shown}`);
+  });
+  if (f.snapshotTime !== null) out += line('snapshot', `${iso(f.snapshotTime.time)} (from ${f.snapshotTime.source})`);
+  if (f.functions.length === 0) out += line('functions', '-');
+  else {
+    out += line('functions', `${f.functions.length} librar${f.functions.length === 1 ? 'y' : 'ies'}`);
+    for (const l of f.functions) {
+      out += more(`${l.library || '(unnamed)'} (${l.engine || '?'}): ${l.functions.length > 0 ? l.functions.join(', ') : '-'}`);
+    }
+  }
+  if (f.moduleAux.length > 0) out += line('module aux', f.moduleAux.map((m) => `${m.module} v${m.encver}`).join(', '));
+  out += renderStats(f, false);
+  return out;
+}
+
+function renderTotal(t: InspectTotal): string {
+  let out = `total\n`;
+  out += line('files', `${num(t.files)}, ${num(t.sizeBytes)} bytes`);
+  out += line('functions', `${num(t.functionLibraries)} librar${t.functionLibraries === 1 ? 'y' : 'ies'}`);
+  out += renderStats(t, true);
+  return out;
+}
+
+/** The human summary: one section per file, then a total when there are several. */
+export function renderSummary(r: InspectReport, select?: SharedOptions): string {
+  let out = r.files.map(renderFile).join('\n');
+  if (r.files.length > 1) out += `\n${renderTotal(r.total)}`;
+  if (select !== undefined && (select.rebaseExpiry || select.dropExpired || select.expireOffset !== 0)) {
+    out += `\nexpiries shifted${select.expireOffset !== 0 ? ` by ${select.expireOffset} ms` : ''}${select.rebaseExpiry ? ', rebased on each snapshot time' : ''}; now = ${iso(r.now)} (--now ${r.now})\n`;
+  }
+  return out;
+}
