@@ -67,6 +67,8 @@ export class RdbParser {
   magic: 'REDIS' | 'VALKEY' = 'REDIS';
   db = 0;
   done = false;
+  /** Random access only: stop after the key, leaving the payload empty. */
+  keyOnly = false;
   private headerDone = false;
   private readonly crc = new Crc64();
   /** Absolute offset up to which bytes were fed to the CRC. */
@@ -131,6 +133,16 @@ export class RdbParser {
         throw e;
       }
     }
+  }
+
+  /** For random access into a stream whose header was read elsewhere. */
+  skipHeader(): void {
+    this.headerDone = true;
+  }
+
+  /** Parses exactly one record (random access). */
+  parseOne(out: RdbRecord[]): void {
+    this.parseItem(out);
   }
 
   private parseHeader(out: RdbRecord[]): void {
@@ -314,6 +326,13 @@ export class RdbParser {
     if (!this.isKnownType(type)) throw this.unknownType(type, c.pos - 1);
     const key = c.string();
     const valueStart = c.pos;
+    if (this.keyOnly) {
+      out.push({
+        kind: 'key', db: this.db, key, type, payload: c.buf.subarray(valueStart, valueStart), expireAt, idle, freq,
+        offset: c.base + start, valueOffset: c.base + valueStart, elements: -1,
+      });
+      return;
+    }
     let elements: number;
     try {
       elements = this.skipValue(type);
@@ -772,4 +791,40 @@ export async function readRdbAll(input: RdbInput, opts: ReadOptions = {}): Promi
   const all: RdbRecord[] = [];
   for await (const batch of readRdb(input, opts)) for (const r of batch) all.push(r);
   return all;
+}
+
+/**
+ * Parses the single key record that starts at `buf[0]` (absolute offset `base`) of an input whose
+ * header said `version`/`magic` — random access for callers that remember record offsets (the
+ * merge's collision index). Returns the record, or the absolute offset the data must reach when
+ * `buf` is too short. The record's `db` is unknown here and left 0. With `keyOnly`, parsing stops
+ * after the key (the payload is empty), so a key can be re-read without reading its value.
+ */
+export function parseKeyAt(
+  buf: Uint8Array,
+  base: number,
+  header: { version: number; magic: 'REDIS' | 'VALKEY' },
+  opts: ReadOptions = {},
+  keyOnly = false,
+): KeyRecord | number {
+  const p = new RdbParser(opts);
+  p.keyOnly = keyOnly;
+  p.version = header.version;
+  p.magic = header.magic;
+  p.skipHeader();
+  p.cur.rdbVersion = header.magic === 'VALKEY' ? RDB_VERSION_MAX : header.version;
+  p.cur.reset(buf, base, 0);
+  const out: RdbRecord[] = [];
+  try {
+    p.parseOne(out);
+  } catch (e) {
+    if (e === NEED_MORE) return NEED_MORE.needUpTo;
+    throw e;
+  }
+  const r = out[0];
+  if (r === undefined || (r.kind !== 'key' && r.kind !== 'skipped')) {
+    throw new CorruptError({ offset: base, expected: 'a key record at this offset' });
+  }
+  if (r.kind === 'skipped') throw new CorruptError({ offset: base, expected: 'a non-empty key record at this offset' });
+  return r;
 }

@@ -159,6 +159,7 @@ export class RdbWriter {
   private crcPos = 0;
   private state: State = 'new';
   private db = -1;
+  private isFragment = false;
   private readonly drops_: WriterDrop[] = [];
   private readonly stats_: WriterStats = {
     keys: 0, copied: 0, converted: 0, dropped: 0, keysWithoutFieldTtls: 0, fieldTtlsDropped: 0,
@@ -177,6 +178,29 @@ export class RdbWriter {
     this.opts = opts;
     this.compress = opts.compress !== false;
     this.dropUnsupported = opts.dropUnsupported === true;
+  }
+
+  /**
+   * A writer of key records for database `db` alone: no header, no SELECTDB, no EOF. Its drained
+   * bytes are spliced into a full writer's section for `db` with {@link RdbWriter.appendRecords}
+   * (merge spills databases this way, to write each database as one section).
+   */
+  static fragment(opts: RdbWriterOptions, db: number): RdbWriter {
+    const w = new RdbWriter(opts);
+    w.state = 'db';
+    w.db = db;
+    w.isFragment = true;
+    return w;
+  }
+
+  /**
+   * Appends key records serialized by a {@link RdbWriter.fragment} writer of the same version to
+   * the current database section (they pass through the CRC like everything else).
+   * @throws Error outside a database section
+   */
+  appendRecords(bytes: Uint8Array): void {
+    this.expect('appendRecords', 'db');
+    this.w.bytes(bytes);
   }
 
   /** Bytes written and not yet drained. */
@@ -441,6 +465,7 @@ export class RdbWriter {
    */
   end(): void {
     this.expect('end', 'header', 'db');
+    if (this.isFragment) throw new Error('RdbWriter.end: a fragment writer has no end; drain it instead');
     this.w.u8(OP_EOF);
     this.feedCrc();
     this.w.bytes(this.crc.digestBytes());

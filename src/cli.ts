@@ -12,6 +12,7 @@ import { isRdbError } from '../native-free-parser/index.js';
 import { addOptions, GLOBAL_OPTIONS } from './cli-options.js';
 import type { CliIo, CommandContext, RegisterCommand } from './commands/context.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerMerge } from './commands/merge.js';
 import { EXIT, exitCodeFor, ToolError } from './errors.js';
 import { abortAllAtomicWrites } from './io/files.js';
 import { createSink, StdoutClosedError } from './io/output.js';
@@ -19,7 +20,7 @@ import { createSink, StdoutClosedError } from './io/output.js';
 export type { CliIo } from './commands/context.js';
 
 /** Every working command, in help order. */
-export const COMMANDS: readonly RegisterCommand[] = [registerInspect];
+export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge];
 
 function packageVersion(): string {
   for (const rel of ['../../package.json', '../package.json']) {

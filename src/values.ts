@@ -53,6 +53,15 @@ export function parseDuration(text: string, option = 'DURATION'): number {
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(Z|[+-]\d{2}(?::?\d{2})?)$/i;
 
+/** Date.UTC of calendar fields, or NaN when a field is out of range (2026-02-30, 25:00). */
+function utcChecked(y: number, mo: number, d: number, h: number, mi: number, sec: number, msec: number): number {
+  const ms = Date.UTC(y, mo - 1, d, h, mi, sec, msec);
+  const c = new Date(ms);
+  const same = c.getUTCFullYear() === y && c.getUTCMonth() === mo - 1 && c.getUTCDate() === d &&
+    c.getUTCHours() === h && c.getUTCMinutes() === mi && c.getUTCSeconds() === sec;
+  return same ? ms : NaN;
+}
+
 /**
  * TIME: ISO 8601 (`2026-11-25T12:00:00Z`, `2026-11-25`, with `Z` or an offset), Unix
  * milliseconds (`1795628673000`), or `now` (= `now`, the moment the command started), to Unix ms.
@@ -69,19 +78,11 @@ export function parseTime(text: string, option: string, now: number): number {
   let ms = NaN;
   let m = ISO_DATE.exec(s);
   if (m !== null) {
-    ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-    if (new Date(ms).getUTCDate() !== Number(m[3])) ms = NaN; // 2026-02-30
+    ms = utcChecked(Number(m[1]), Number(m[2]), Number(m[3]), 0, 0, 0, 0);
   } else if ((m = ISO_DATE_TIME.exec(s)) !== null) {
     const [, y, mo, d, h, mi, sec, frac, zone] = m;
     const fracMs = frac === undefined ? 0 : Math.floor(Number(`0.${frac}`) * 1000);
-    ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec ?? 0), fracMs);
-    const check = new Date(ms);
-    if (
-      check.getUTCDate() !== Number(d) || check.getUTCHours() !== Number(h) || check.getUTCMinutes() !== Number(mi) ||
-      Number(sec ?? 0) > 59
-    ) {
-      ms = NaN;
-    }
+    ms = utcChecked(Number(y), Number(mo), Number(d), Number(h), Number(mi), Number(sec ?? 0), fracMs);
     if (!Number.isNaN(ms) && zone!.toUpperCase() !== 'Z') {
       const z = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone!)!;
       const off = (Number(z[2]) * 60 + Number(z[3] ?? 0)) * 60_000;

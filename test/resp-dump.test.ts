@@ -88,6 +88,23 @@ if (bin !== undefined) {
       }
       t.equal(keys, manifest.length, 'the iterator yields every key once');
       t.ok(batches > 1, `in several batches (${batches})`);
+
+      // A user that may not EVAL or MGET: the per-key pipeline and GET paths read the same.
+      const { Redis } = await import('ioredis');
+      const admin = new Redis({ host: h.host, port: h.port, lazyConnect: true });
+      await admin.connect();
+      try {
+        await admin.call('ACL', 'SETUSER', 'dumper', 'on', '>s3cret', '~*', '+@all', '-eval', '-evalsha', '-mget');
+        await admin.call('CONFIG', 'RESETSTAT');
+        const restricted = await dumpOverResp({ host: h.host, port: h.port, username: 'dumper', password: 's3cret' }, { pageSize: 5 });
+        const rdiffs = compareJsonl(manifest, restricted);
+        t.equal(rdiffs.length, 0, `without EVAL and MGET (ACL user)${showDiffs(rdiffs)}`);
+        const stats = await admin.info('commandstats');
+        t.match(stats, /^cmdstat_type:calls=[1-9]/m, 'TYPE was sent per key');
+        t.match(stats, /^cmdstat_get:calls=[1-9]/m, 'GET was sent per string');
+      } finally {
+        admin.disconnect();
+      }
     } finally {
       await h.stop();
     }

@@ -152,6 +152,8 @@ export interface AtomicFile {
   readonly tempPath: string;
   /** Appends bytes; resolves once they are handed to the OS (small writes are coalesced). */
   write(chunk: Uint8Array): Promise<void>;
+  /** Hands every coalesced byte to the OS (so the temp file can be read back). */
+  flush(): Promise<void>;
   /** Flushes, fsyncs, renames onto dest, fsyncs the directory. */
   commit(): Promise<void>;
   /** Closes and removes the temp file; safe to call twice or after a failed commit. */
@@ -214,6 +216,7 @@ export async function atomicWrite(dest: string): Promise<AtomicFile> {
       await flush();
       await writeAll(chunk);
     },
+    flush,
     async commit() {
       if (state !== 'open') throw new Error(`rdbmerge internal: commit after ${state} of ${dest}`);
       try {

@@ -86,7 +86,7 @@ export function findOnPath(name: string): string | undefined {
 
 /** Anything with tap's `fail`; kept structural so helpers do not depend on tap's types. */
 export interface FailingTest {
-  fail(message: string, extra?: Record<string, unknown>): unknown;
+  fail(message: string): unknown;
 }
 
 /**
@@ -153,7 +153,7 @@ function encodeCommand(args: string[]): Buffer {
 export function probe(port: number, args: string[], timeoutMs = 2000): Promise<string> {
   return new Promise((resolve, reject) => {
     let sock: Socket | undefined;
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let done = false;
     const timer = setTimeout(() => finish(new Error(`no reply to ${args[0]} within ${timeoutMs} ms`)), timeoutMs);
     function finish(err: Error | undefined, value?: string): void {
@@ -294,7 +294,10 @@ async function startOnce(bin: string, port: number, opts: StartRedisOptions): Pr
       const pong = await probe(port, ['PING']);
       if (pong === 'PONG') {
         const info = await probe(port, ['INFO', 'persistence']);
-        if (/^loading:0\r?$/m.test(info)) break;
+        // Whoever answers must be our child: if another test's server took the port first, ours
+        // fails to bind and exits, and the loop above retries on a new port.
+        const server = /^loading:0\r?$/m.test(info) ? await probe(port, ['INFO', 'server']) : '';
+        if (new RegExp(`^process_id:${child.pid}\\r?$`, 'm').test(server)) break;
       }
     } catch {
       // not listening yet, or closed on us: look again shortly

@@ -1,0 +1,58 @@
+/**
+ * One benchmark case in its own process, so its peak RSS is its own. Prints one JSON line:
+ * {case, keys, bytes, seconds}. Usage: node dist/bench/worker.js <parse|decode> FILE
+ */
+import { open } from 'node:fs/promises';
+import { decodeValue, readRdb } from '../native-free-parser/index.js';
+
+const CHUNK = 1024 * 1024;
+
+async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    for (;;) {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead === 0) return;
+      // A plain Uint8Array view: subarray() on a Buffer goes through a slower Buffer path.
+      yield new Uint8Array(buf.buffer, buf.byteOffset, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const [mode, file] = process.argv.slice(2);
+  if ((mode !== 'parse' && mode !== 'decode') || file === undefined) {
+    process.stderr.write('usage: worker.js parse|decode FILE\n');
+    process.exit(2);
+  }
+  const t0 = performance.now();
+  let keys = 0;
+  let bytes = 0;
+  let elements = 0;
+  let valkey = false;
+  for await (const batch of readRdb(fileChunks(file), { source: file })) {
+    for (const r of batch) {
+      if (r.kind === 'key') {
+        keys++;
+        if (mode === 'decode') {
+          const v = decodeValue(r.type, r.payload, { offset: r.valueOffset, valkey });
+          elements += Array.isArray(v.value) ? v.value.length : 1;
+        }
+      } else if (r.kind === 'eof') {
+        bytes = r.size;
+      } else if (r.kind === 'header') {
+        valkey = r.magic === 'VALKEY';
+      }
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(`${JSON.stringify({ case: mode, keys, bytes, elements, seconds })}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${String((e as Error).stack ?? e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,40 @@
+/**
+ * rdbmerge as a library (package.json "main"). The RDB codec itself is the `rdbmerge/codec`
+ * entry (native-free-parser/index.ts). Pipelines return reports or throw typed errors; none of
+ * them prints or exits.
+ */
+
+// Pipelines
+export { inspect, keyText, INSPECT_FORMATS } from './pipelines/inspect.js';
+export type {
+  InspectOptions, InspectReport, InspectFormat, InspectProgress, InspectTotal, FileSummary, KeyStats, LargeKey,
+  FunctionLibrarySummary,
+} from './pipelines/inspect.js';
+export { createSelector, snapshotTimeOption, unmatchedSnapshotTimes } from './pipelines/select.js';
+export type { Selector, SelectInput, SnapshotTime, SnapshotTimeSource, DropReason } from './pipelines/select.js';
+
+// Options and values
+export { defaultSharedOptions } from './cli-options.js';
+export type { SharedOptions, GlobalOptions } from './cli-options.js';
+export {
+  parseDuration, parseTime, parseSize, parseDbNumber, parseDbList, parseTypeList, parseDbMap, parseSnapshotTime,
+  parseUri, redactUri, LOGICAL_TYPES,
+} from './values.js';
+export type { RedisUri, SnapshotTimeOption } from './values.js';
+export { compileGlob, globMatch } from './glob.js';
+export type { GlobMatcher } from './glob.js';
+export { parseFunctionLibrary } from './functions.js';
+export type { FunctionLibrary } from './functions.js';
+
+// Files
+export { expandInputs, readChunks, readStream, atomicWrite, abortAllAtomicWrites, snapshotTimeFromDisk } from './io/files.js';
+export type { AtomicFile } from './io/files.js';
+
+// Errors
+export {
+  EXIT, exitCodeFor, ToolError, UsageError, NetworkError, ConflictError, VerifyDiffError, PartialFailureError,
+  InterruptedError,
+} from './errors.js';
+
+// The command line
+export { main } from './cli.js';
