@@ -27,6 +27,33 @@ function mk(c: string, tool: string, keys: number, bytes: number, m: { seconds: 
 
 export const cases: BenchCase[] = [
   {
+    name: 'merge',
+    async run(ctx) {
+      // The 1M keys split into 37 files as 37 servers would hold them, merged back into one.
+      const { shardFiles } = await ctx.dataset(ctx.keys, 37);
+      const { mkdtempSync, rmSync, statSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      const dir = mkdtempSync(join(tmpdir(), 'rdbmerge-bench-merge-'));
+      try {
+        const out = join(dir, 'merged.rdb');
+        const inBytes = shardFiles.reduce((a, f) => a + statSync(f).size, 0);
+        const m = await ctx.measure(ctx.node, [ctx.bin, 'merge', ...shardFiles, '-o', out, '--json', '-q']);
+        const rep = JSON.parse(m.stdout) as { totalKeys: number };
+        const rows = [mk('merge 37 files', 'rdbmerge', rep.totalKeys, inBytes, m)];
+        // How long a real server takes to boot from the merged file (until INFO says loading:0).
+        const t0 = performance.now();
+        const srv = await ctx.startServer([], out);
+        const boot = (performance.now() - t0) / 1000;
+        srv.stop();
+        rows.push(mk('boot from merged file', 'redis-server', rep.totalKeys, statSync(out).size, { seconds: boot, maxRssMb: NaN }));
+        return rows;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  },
+  {
     name: 'parse',
     async run(ctx) {
       const m = await ctx.measure(ctx.node, [ctx.worker, 'parse', ctx.file]);

@@ -4,6 +4,7 @@
  */
 import { open } from 'node:fs/promises';
 import { decodeValue, readRdb } from '../native-free-parser/index.js';
+import { readRdbFile } from '../src/io/rdb-file.js';
 
 const CHUNK = 1024 * 1024;
 
@@ -33,7 +34,8 @@ async function main(): Promise<void> {
   let bytes = 0;
   let elements = 0;
   let valkey = false;
-  for await (const batch of readRdb(fileChunks(file), { source: file })) {
+  const inline = process.env['RDBMERGE_INLINE_CRC'] === '1';
+  for await (const batch of inline ? readRdb(fileChunks(file), { source: file }) : readRdbFile(file)) {
     for (const r of batch) {
       if (r.kind === 'key') {
         keys++;

@@ -21,7 +21,7 @@ import {
   TYPE_HASH, TYPE_HASH_LISTPACK, TYPE_HASH_LISTPACK_EX, TYPE_HASH_LISTPACK_EX_PRE_GA,
   TYPE_HASH_METADATA, TYPE_HASH_METADATA_PRE_GA, TYPE_HASH_ZIPLIST, TYPE_KIND, TYPE_LIST,
   TYPE_LIST_QUICKLIST, TYPE_LIST_QUICKLIST_2, TYPE_LIST_ZIPLIST, TYPE_MODULE_2, TYPE_MODULE_PRE_GA,
-  TYPE_NAMES, TYPE_SET, TYPE_SET_INTSET, TYPE_SET_LISTPACK, TYPE_STREAM_LISTPACKS,
+  TYPE_SET, TYPE_SET_INTSET, TYPE_SET_LISTPACK, TYPE_STREAM_LISTPACKS,
   TYPE_STREAM_LISTPACKS_2, TYPE_STREAM_LISTPACKS_3, TYPE_STRING, TYPE_ZSET, TYPE_ZSET_2,
   TYPE_ZSET_LISTPACK, TYPE_ZSET_ZIPLIST, VALKEY_TYPE_HASH_2,
 } from './constants.js';
@@ -676,6 +676,11 @@ function encodeStream(s: StreamValue, target: number, compress: boolean): Conver
   // Build the nodes.
   const nodes: Array<{ master: StreamId; items: Elem[] }> = [];
   let node: { master: StreamId; items: Elem[]; fields: Uint8Array[]; count: number; bytes: number } | undefined;
+  /** Appends to the node's listpack elements, keeping its byte size (as lpBytes would report it). */
+  const push = (x: Elem): void => {
+    node!.items.push(x);
+    node!.bytes += listpackEntrySize(typeof x === 'object' ? x : normalizeElem(x));
+  };
   for (const e of s.entries) {
     let tot = 0;
     for (const f of e.fields) tot += f.length;
@@ -685,35 +690,37 @@ function encodeStream(s: StreamValue, target: number, compress: boolean): Conver
     if (node === undefined) {
       const fields: Uint8Array[] = [];
       for (let i = 0; i < e.fields.length; i += 2) fields.push(e.fields[i]!);
-      node = { master: e.id, items: [0, 0, fields.length, ...fields, 0], fields, count: 0, bytes: 0 };
+      // Master entry: count (patched below), deleted 0, the field names, the 0 terminator.
+      node = { master: e.id, items: [], fields, count: 0, bytes: 7 };
       nodes.push(node);
+      push(1);
+      push(0);
+      push(fields.length);
+      for (const f of fields) push(f);
+      push(0);
     }
     const same = sameFields(e.fields, node.fields);
-    const items = node.items;
-    items.push(same ? STREAM_ITEM_FLAG_SAMEFIELDS : 0);
-    items.push(BigInt.asIntN(64, e.id.ms - node.master.ms));
-    items.push(BigInt.asIntN(64, e.id.seq - node.master.seq));
+    push(same ? STREAM_ITEM_FLAG_SAMEFIELDS : 0);
+    push(BigInt.asIntN(64, e.id.ms - node.master.ms));
+    push(BigInt.asIntN(64, e.id.seq - node.master.seq));
     const nf = e.fields.length / 2;
     if (same) {
-      for (let i = 1; i < e.fields.length; i += 2) items.push(e.fields[i]!);
-      items.push(nf + 3);
+      for (let i = 1; i < e.fields.length; i += 2) push(e.fields[i]!);
+      push(nf + 3);
     } else {
-      items.push(nf);
-      for (const f of e.fields) items.push(f);
-      items.push(2 * nf + 4);
+      push(nf);
+      for (const f of e.fields) push(f);
+      push(2 * nf + 4);
     }
     node.count++;
-    items[0] = node.count;
-    // Redis compares the listpack's byte size; this estimate (raw element bytes plus a few
-    // bytes of headers per element) tracks it closely enough for node boundaries.
-    node.bytes = estimateListpackBytes(items);
+    // The master count grows with the node (1..100: the 1-byte encoding, so the size holds).
+    node.items[0] = node.count;
   }
   const w = new ByteWriter(1024);
   writeLen(w, nodes.length, target);
   for (const nd of nodes) {
     writeRdbString(w, rawIdBytes(nd.master), { compress: false, intEncode: false, rdbVersion: target });
-    const norm = nd.items.map((x) => (typeof x === 'bigint' ? normalizeElem(x) : x));
-    writeRdbString(w, listpackEncode(norm), { compress, rdbVersion: target });
+    writeRdbString(w, listpackEncode(nd.items), { compress, rdbVersion: target });
   }
   writeLen(w, s.length, target);
   lenId(w, s.lastId, target);
@@ -754,12 +761,6 @@ function encodeStream(s: StreamValue, target: number, compress: boolean): Conver
     }
   }
   return { type, payload: w.toBytes() };
-}
-
-function estimateListpackBytes(items: Elem[]): number {
-  let n = 7;
-  for (const it of items) n += listpackEntrySize(typeof it === 'object' ? it : normalizeElem(it));
-  return n;
 }
 
 // ---- logical values -----------------------------------------------------------------------
@@ -819,12 +820,6 @@ function encodeValueInner(v: Value, target: number, opts: ConvertOptions): Conve
       }
       return { type: TYPE_MODULE_2, payload: v.value.raw };
   }
-}
-
-/** A short name of a type for messages: "17 (zset listpack)". */
-export function describeType(type: number): string {
-  const kind = TYPE_KIND[type];
-  return kind === undefined ? String(type) : `${type} (${kind} ${TYPE_NAMES[type] ?? ''})`.replace(' )', ')');
 }
 
 /** The module type name inside a serialized type-7 value or a MODULE_AUX record, or undefined. */

@@ -198,6 +198,12 @@ export class Crc64 {
   }
 
   /** Back to the initial value (0), to checksum another stream with the same object. */
+  /** Restores a register saved from `lo`/`hi` (to resume a CRC from a known prefix). */
+  setState(lo: number, hi: number): void {
+    this.l = lo | 0;
+    this.h = hi | 0;
+  }
+
   reset(): void {
     this.l = 0;
     this.h = 0;

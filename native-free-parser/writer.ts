@@ -154,6 +154,8 @@ export class RdbWriter {
   private readonly compress: boolean;
   private readonly dropUnsupported: boolean;
   private readonly w = new ByteWriter();
+  /** Options of every string the writer encodes (one shared object: no allocation per key). */
+  private readonly strOpts: { compress: boolean; rdbVersion: number };
   private readonly crc = new Crc64();
   /** Bytes of `w` already fed to the CRC. */
   private crcPos = 0;
@@ -178,6 +180,7 @@ export class RdbWriter {
     this.opts = opts;
     this.compress = opts.compress !== false;
     this.dropUnsupported = opts.dropUnsupported === true;
+    this.strOpts = { compress: this.compress, rdbVersion: v };
   }
 
   /**
@@ -252,7 +255,7 @@ export class RdbWriter {
   }
 
   private str(b: Uint8Array): void {
-    writeRdbString(this.w, b, { compress: this.compress, rdbVersion: this.version });
+    writeRdbString(this.w, b, this.strOpts);
   }
 
   private auxRecord(key: string, value: string | Uint8Array): void {
@@ -389,31 +392,35 @@ export class RdbWriter {
    * @throws Error before selectDb() or after end()
    */
   key(rec: WriterKey): WriteOutcome {
-    this.expect('key', 'db');
+    if (this.state !== 'db') this.expect('key', 'db');
     const valkey = rec.valkey ?? this.opts.valkeySource === true;
-    const convOpts = {
-      dropUnsupported: this.dropUnsupported,
-      valkey,
-      key: rec.key,
-      compress: this.compress,
-      ...(rec.valueOffset !== undefined ? { offset: rec.valueOffset } : {}),
-    };
-    let res: ConvertResult;
-    let copied = false;
-    if (this.opts.reencode === true) {
-      const v = decodeValue(rec.type, rec.payload, { valkey, ...(rec.valueOffset !== undefined ? { offset: rec.valueOffset } : {}) });
-      res = encodeValue(v, this.version, convOpts);
-    } else if (targetLoadsType(rec.type, this.version, valkey)) {
-      res = { type: rec.type, payload: rec.payload };
-      copied = true;
-    } else {
-      res = convertForTarget(rec.type, rec.payload, this.version, convOpts);
-      copied = !isDropped(res) && res.payload === rec.payload && res.type === rec.type;
-    }
-    if (isDropped(res)) {
-      this.drops_.push({ kind: 'key', db: this.db, key: rec.key, reason: res.dropped });
-      this.stats_.dropped++;
-      return { dropped: res.dropped };
+    let res: ConvertResult | undefined;
+    let type = rec.type;
+    let payload = rec.payload;
+    let copied = true;
+    if (this.opts.reencode === true || !targetLoadsType(type, this.version, valkey)) {
+      // Not the hot path: the value must be decoded or rewritten.
+      const convOpts = {
+        dropUnsupported: this.dropUnsupported,
+        valkey,
+        key: rec.key,
+        compress: this.compress,
+        ...(rec.valueOffset !== undefined ? { offset: rec.valueOffset } : {}),
+      };
+      if (this.opts.reencode === true) {
+        const v = decodeValue(rec.type, rec.payload, { valkey, ...(rec.valueOffset !== undefined ? { offset: rec.valueOffset } : {}) });
+        res = encodeValue(v, this.version, convOpts);
+      } else {
+        res = convertForTarget(rec.type, rec.payload, this.version, convOpts);
+      }
+      if (isDropped(res)) {
+        this.drops_.push({ kind: 'key', db: this.db, key: rec.key, reason: res.dropped });
+        this.stats_.dropped++;
+        return { dropped: res.dropped };
+      }
+      copied = this.opts.reencode !== true && res.payload === rec.payload && res.type === rec.type;
+      type = res.type;
+      payload = res.payload;
     }
 
     const start = this.w.length;
@@ -431,16 +438,16 @@ export class RdbWriter {
           writeLen(this.w, rec.idle, this.version);
         }
       }
-      this.w.u8(res.type);
+      this.w.u8(type);
       this.str(rec.key);
-      this.w.bytes(res.payload);
+      this.w.bytes(payload);
     } catch (e) {
       this.w.length = start; // nothing of a failed record is emitted (the CRC has not seen it)
       throw e;
     }
 
     this.stats_.keys++;
-    if (res.fieldTtlsDropped !== undefined && res.fieldTtlsDropped > 0) {
+    if (res !== undefined && !isDropped(res) && res.fieldTtlsDropped !== undefined && res.fieldTtlsDropped > 0) {
       this.stats_.converted++;
       this.stats_.keysWithoutFieldTtls++;
       this.stats_.fieldTtlsDropped += res.fieldTtlsDropped;

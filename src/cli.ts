@@ -13,6 +13,7 @@ import { addOptions, GLOBAL_OPTIONS } from './cli-options.js';
 import type { CliIo, CommandContext, RegisterCommand } from './commands/context.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerMerge } from './commands/merge.js';
+import { registerVerify } from './commands/verify.js';
 import { EXIT, exitCodeFor, ToolError } from './errors.js';
 import { abortAllAtomicWrites } from './io/files.js';
 import { createSink, StdoutClosedError } from './io/output.js';
@@ -20,7 +21,7 @@ import { createSink, StdoutClosedError } from './io/output.js';
 export type { CliIo } from './commands/context.js';
 
 /** Every working command, in help order. */
-export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge];
+export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify];
 
 function packageVersion(): string {
   for (const rel of ['../../package.json', '../package.json']) {
@@ -80,13 +81,12 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     errLine: (t) => errWrite(`${t}\n`),
     errRaw: errWrite,
     isTTY: (s) => (s as { isTTY?: boolean }).isTTY === true,
-    color: (s) => (s as { isTTY?: boolean }).isTTY === true && (full.env['NO_COLOR'] ?? '') === '',
     exitCode: EXIT.ok,
   };
 
   let helpText = '';
   const program = new Command('rdbmerge')
-    .description('Moves many Redis servers into one: inspect (and soon merge, replay, fetch) RDB snapshots.')
+    .description('Moves many Redis servers into one, working on their RDB snapshots (no Redis server needed).')
     .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({
@@ -116,7 +116,9 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
     if (e instanceof StdoutClosedError || (out.closed && !(e instanceof ToolError) && !isRdbError(e))) return EXIT.ok;
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.ok;
-      if (e.code === 'commander.help' || e.code === 'commander.executeSubCommandAsync') {
+      // `rdbmerge help [cmd]` exits 0; `rdbmerge` alone (help shown as an error) exits 1.
+      if (e.code === 'commander.help' && e.exitCode === 0) return EXIT.ok;
+      if (e.code === 'commander.help') {
         errWrite('rdbmerge: usage: missing command (rdbmerge --help lists them)\n');
         return EXIT.usage;
       }

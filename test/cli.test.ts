@@ -265,6 +265,21 @@ t.test('stdin input', async (t) => {
   t.same(compareJsonl(fixtureManifest(typesEntry), parseJsonl(r.stdout)), []);
   const twice = await run(['inspect', '-', '-'], { stdin: bytes });
   t.equal(twice.code, 2);
+  // --rebase-expiry from stdin: ctime is the snapshot time; without one, only expiring keys need it.
+  const ctime = await run(['inspect', '--json', '--rebase-expiry', '-'], { stdin: bytes });
+  t.equal(ctime.code, 0);
+  t.equal(JSON.parse(ctime.stdout).files[0].snapshotTime.source, 'ctime');
+  const noExpiry = await run(['inspect', '--format', 'jsonl', '--rebase-expiry', '-'], {
+    stdin: readFileSync(fixturePath('redis-assets-hash-zipmap.rdb')),
+  });
+  t.equal(noExpiry.code, 0, 'no key expires: no snapshot time needed');
+  const old = await run(['inspect', '--format', 'jsonl', '--rebase-expiry', '-'], { stdin: readFileSync(fixturePath('redis-2.6.17-types.rdb')) });
+  t.equal(old.code, 2, 'RDB 6 has no ctime, stdin no mtime');
+  t.match(old.stderr, /^rdbmerge: usage: --rebase-expiry: no snapshot time for stdin.*\nhint: .*--snapshot-time -=TIME/);
+  const given = await run(['inspect', '--format', 'jsonl', '--rebase-expiry', '--snapshot-time', '-=now', '-'], {
+    stdin: readFileSync(fixturePath('redis-2.6.17-types.rdb')),
+  });
+  t.equal(given.code, 0, '--snapshot-time -=TIME names stdin');
   const bad = await run(['inspect', '-'], { stdin: bytes.subarray(0, 1000) });
   t.equal(bad.code, 4);
   t.match(bad.stderr, /^rdbmerge: truncated: stdin: offset \d+: /);
@@ -340,6 +355,10 @@ t.test('help and version', async (t) => {
   t.equal(ih.code, 0);
   t.match(ih.stdout, /--format <FORMAT>/);
   t.match(ih.stdout, /--max-value-size/);
+  const hc = await run(['help', 'inspect']);
+  t.equal(hc.code, 0, 'rdbmerge help inspect');
+  t.match(hc.stdout, /Usage: rdbmerge inspect/);
+  t.equal(hc.stderr, '');
   const v = await run(['--version']);
   t.equal(v.code, 0);
   t.match(v.stdout, /^\d+\.\d+\.\d+\n$/);

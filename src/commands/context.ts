@@ -29,8 +29,6 @@ export interface CommandContext {
   errRaw(text: string): void;
   /** Is this stream a terminal? */
   isTTY(stream: NodeJS.WritableStream): boolean;
-  /** Colour allowed on this stream (a TTY and no NO_COLOR). */
-  color(stream: NodeJS.WritableStream): boolean;
   /** The command's exit status; 0 unless the action sets it. */
   exitCode: number;
 }

@@ -17,10 +17,10 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
     .command('inspect')
     .summary('summarise RDB files, or list their keys (jsonl, keys)')
     .description(
-      'Reads RDB files and prints a summary (version, aux fields, checksum, functions, key counts per\n' +
-        'database, type and encoding, expiries, sizes, the largest keys), or one line per key:\n' +
-        '--format jsonl (the canonical JSONL form) or --format keys (db, key, type, encoding, size,\n' +
-        'elements, expireAt; tab-separated, JSON lines with --json).',
+      'Reads RDB files and prints a summary (version, aux fields, checksum, functions, key counts per ' +
+        'database, type and encoding, expiries, sizes, the largest keys), or one line per key: ' +
+        '--format jsonl (the canonical JSONL form) or --format keys (db, key, type, encoding, size, ' +
+        'elements, expireAt; tab-separated, or JSON lines with --json).',
     )
     .argument('<INPUT...>', 'RDB files, directories (their *.rdb files), or - for stdin')
     .addOption(new Option('--format <FORMAT>', 'summary, jsonl or keys').choices(INSPECT_FORMATS).default('summary'));

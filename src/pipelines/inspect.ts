@@ -25,7 +25,7 @@ import { jsonBytes, keyJson, type JsonBytes } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
 import { expandInputs, readChunks, readStream, snapshotTimeFromDisk, STDIN } from '../io/files.js';
 import {
-  createSelector, snapshotTimeOption, unmatchedSnapshotTimes, type DropReason, type SnapshotTime,
+  createSelector, snapshotTimeOption, unmatchedSnapshotTimes, type DropReason, type Selector, type SnapshotTime,
 } from './select.js';
 import { LOGICAL_TYPES } from '../values.js';
 
@@ -350,7 +350,7 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
               if (file.largestKeys.length < TOP || size > file.largestKeys[TOP - 1]!.bytes) {
                 pushLargest(file.largestKeys, { db: e.db, key: jsonBytes(e.key), type: kind, encoding: enc, bytes: size });
               }
-              if (format === 'jsonl') text += jsonlLine(e, valkey, maxValueSize, selector.expiryShift(), fileField);
+              if (format === 'jsonl') text += jsonlLine(e, valkey, maxValueSize, selector, fileField);
               else if (format === 'keys') text += keysLine(e, kind, enc, opts.json === true, fileField);
               break;
             }
@@ -420,7 +420,7 @@ function totalOf(files: readonly FileSummary[]): InspectTotal {
   return t;
 }
 
-function jsonlLine(e: KeyRecord, valkey: boolean, maxValueSize: number, shift: number, file: string | undefined): string {
+function jsonlLine(e: KeyRecord, valkey: boolean, maxValueSize: number, selector: Selector, file: string | undefined): string {
   let v;
   try {
     v = decodeValue(e.type, e.payload, { offset: e.valueOffset, valkey, maxValueSize });
@@ -428,8 +428,10 @@ function jsonlLine(e: KeyRecord, valkey: boolean, maxValueSize: number, shift: n
     if (isRdbError(err) && err.key === undefined) err.key = e.key;
     throw err;
   }
-  if (shift !== 0 && v.type === 'hash' && v.fieldExpireAt !== undefined) {
-    v.fieldExpireAt = v.fieldExpireAt.map(([f, t]) => [f, t < 0 ? t : Math.max(0, t + shift)]);
+  if (v.type === 'hash' && v.fieldExpireAt !== undefined && v.fieldExpireAt.length > 0) {
+    // Field TTLs shift with the key's (CLI.md --expire-offset, --rebase-expiry).
+    const shift = selector.expiryShift();
+    if (shift !== 0) v.fieldExpireAt = v.fieldExpireAt.map(([f, t]) => [f, t < 0 ? t : Math.max(0, t + shift)]);
   }
   return `${JSON.stringify(keyJson(e.db, e.key, v, e.expireAt, file))}\n`;
 }

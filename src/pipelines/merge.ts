@@ -17,15 +17,16 @@
 import { open } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import {
-  decodeValue, encodeValue, isDropped, RdbWriter, readRdb, rdb as C,
+  decodeValue, encodeValue, isDropped, RdbWriter, rdb as C,
 } from '../../native-free-parser/index.js';
 import type { KeyRecord, RdbRecord, WriterDrop, WriteOutcome } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
 import { ConflictError, InterruptedError, UsageError } from '../errors.js';
 import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
-import { atomicWrite, expandInputs, readChunks, snapshotTimeFromDisk, type AtomicFile } from '../io/files.js';
-import { bytesEqual, keyHash, KeyIndex, MAX_INDEX_DB } from '../merge/key-index.js';
+import { atomicWrite, expandInputs, snapshotTimeFromDisk, type AtomicFile } from '../io/files.js';
+import { readRdbFile } from '../io/rdb-file.js';
+import { bytesEqual, keyHash, KeyIndex, MAX_INDEX_DB, type KeyFetcher } from '../merge/key-index.js';
 import { RandomAccess } from '../merge/random-access.js';
 import { keySlot, shardsFromClusterNodes, slotTable, splitSlots, SLOTS, type Shard } from '../merge/slots.js';
 import { createSelector, snapshotTimeOption, unmatchedSnapshotTimes, type Selector } from './select.js';
@@ -138,7 +139,8 @@ export interface MergeReport {
 
 const KIND_HASH_TTL = new Set([C.TYPE_HASH_METADATA_PRE_GA, C.TYPE_HASH_LISTPACK_EX_PRE_GA, C.TYPE_HASH_METADATA, C.TYPE_HASH_LISTPACK_EX]);
 
-interface InputState {
+/** One input as pass 1 saw it. */
+export interface InputState {
   index: number;
   path: string;
   version: number;
@@ -148,7 +150,8 @@ interface InputState {
   selector: Selector | null;
 }
 
-interface Library {
+/** A function library of an input. */
+export interface Library {
   input: number;
   code: Uint8Array;
   library: string;
@@ -172,27 +175,69 @@ export function splitPaths(out: string, n: number): { files: string[]; map: stri
   return { files: Array.from({ length: n }, (_, i) => `${stem}.${i}${ext}`), map: `${stem}.slots.json` };
 }
 
-/** Merges `inputArgs` (files or directories) into `opts.out`. */
-export async function merge(inputArgs: readonly string[], opts: MergeOptions): Promise<MergeReport> {
-  const t0 = Date.now();
+/** What pass 1 leaves behind: the collision index and what was learnt about each input. */
+export interface IndexedInputs {
+  paths: string[];
+  inputs: InputState[];
+  index: KeyIndex;
+  /** Re-reads records by (input, offset); the caller closes it. */
+  ra: RandomAccess;
+  fetchKey: KeyFetcher;
+  /** Listed collisions (up to `maxCollisionsListed`), by db and key. */
+  collisions: Map<string, CollisionEntry>;
+  /** Distinct (db, key) pairs present more than once. */
+  collisionCount: number;
+  libraries: Library[];
+  /** Keys (and keys with an expiry) per cluster slot, with `slotCounts`. */
+  slotKeys: Uint32Array | null;
+  slotExpires: Uint32Array | null;
+  /** A fresh selector for an input, as pass 1 built it (for a second pass over it). */
+  newSelector(st: InputState): Selector;
+}
+
+/** Options of {@link indexInputs}. */
+export interface IndexOptions {
+  select: SharedOptions;
+  /** Default 'error'. */
+  onConflict?: ConflictPolicy;
+  /** Default 512 MiB. */
+  maxValueSize?: number;
+  /** Default 100,000. */
+  maxCollisionsListed?: number;
+  /** Count keys per cluster slot (for a split). Default false. */
+  slotCounts?: boolean;
+  onProgress?: (p: MergeProgress) => void;
+  signal?: AbortSignal;
+  /** Date.now() when the command started, for progress times. Default: now. */
+  t0?: number;
+}
+
+/**
+ * INPUT arguments of a two-pass command (merge, verify) → input paths.
+ * @throws UsageError for no input, stdin, too many inputs, a `--snapshot-time` naming no input
+ */
+export async function resolveInputs(command: string, inputArgs: readonly string[], sel: SharedOptions): Promise<string[]> {
+  const paths = await expandInputs(inputArgs);
+  if (paths.length === 0) throw new UsageError(`${command}: no input files`);
+  if (paths.includes('-')) throw new UsageError(`${command} reads its inputs twice: stdin (-) cannot be an input`, 'save the stream to a file first');
+  if (paths.length > 0xffff) throw new UsageError(`${command}: at most 65,535 inputs`);
+  const unmatched = unmatchedSnapshotTimes(sel, paths);
+  if (unmatched.length > 0) throw new UsageError(`--snapshot-time names no input: ${unmatched.join(', ')}`);
+  return paths;
+}
+
+/**
+ * Pass 1 of merge (and verify): streams every input in order, puts each selected key into the
+ * collision index under its target database, and settles collisions as they come (`last` moves
+ * the winner). Function libraries are collected, not yet settled (settleFunctions).
+ * @throws the codec's RdbError for a bad input (naming file and offset), UsageError,
+ *   InterruptedError; the RandomAccess is closed then
+ */
+export async function indexInputs(paths: readonly string[], opts: IndexOptions): Promise<IndexedInputs> {
+  const t0 = opts.t0 ?? Date.now();
   const policy = opts.onConflict ?? 'error';
   const sel = opts.select;
   const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
-  const paths = await expandInputs(inputArgs);
-  if (paths.length === 0) throw new UsageError('merge: no input files');
-  if (paths.includes('-')) throw new UsageError('merge reads its inputs twice: stdin (-) cannot be an input', 'save the stream to a file first');
-  if (paths.length > 0xffff) throw new UsageError('merge: at most 65,535 inputs');
-  const unmatched = unmatchedSnapshotTimes(sel, paths);
-  if (unmatched.length > 0) throw new UsageError(`--snapshot-time names no input: ${unmatched.join(', ')}`);
-  if (opts.splitSlots !== undefined && opts.clusterNodes !== undefined) {
-    throw new UsageError('--split-slots and --cluster-nodes: choose one');
-  }
-  const shards: Shard[] | null = opts.clusterNodes !== undefined
-    ? await shardsFromClusterNodes(opts.clusterNodes)
-    : opts.splitSlots !== undefined ? splitSlots(opts.splitSlots) : null;
-  if (opts.targetVersion !== undefined && (opts.targetVersion < 6 || opts.targetVersion > 12)) {
-    throw new UsageError(`--target-version: rdbmerge writes RDB versions 6 to 12, not ${opts.targetVersion}`);
-  }
   const listCap = opts.maxCollisionsListed ?? 100_000;
 
   const inputs: InputState[] = [];
@@ -224,15 +269,14 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
     });
   };
 
-  const ra = new RandomAccess(paths, { maxValueSize });
+  const ra = new RandomAccess([...paths], { maxValueSize });
   const fetchKey = (input: number, offset: number): Promise<Uint8Array> => ra.keyAt(input, offset);
   const index = new KeyIndex(1 << 16);
-  const slotKeys = shards !== null ? new Uint32Array(SLOTS) : null;
-  const slotExpires = shards !== null ? new Uint32Array(SLOTS) : null;
+  const slotKeys = opts.slotCounts === true ? new Uint32Array(SLOTS) : null;
+  const slotExpires = opts.slotCounts === true ? new Uint32Array(SLOTS) : null;
   const collisions = new Map<string, CollisionEntry>();
   let collisionCount = 0;
   const libraries: Library[] = [];
-  const writers: AtomicFile[] = [];
 
   try {
     // ---- pass 1: index ------------------------------------------------------------------
@@ -242,7 +286,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
       const rep = st.report;
       let keys = 0;
       let lastProgress = 0;
-      await eachRecord(st.path, maxValueSize, async (r) => {
+      await eachRecord(st.path, maxValueSize, (r): void | Promise<void> => {
         switch (r.kind) {
           case 'header':
             st.version = r.version;
@@ -283,13 +327,26 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
         const pd = (rep.perDb[k.db] ??= { in: 0, out: 0 });
         pd.in++;
         const h = keyHash(k.db, k.key);
-        let slot = index.candidate(k.db, h);
-        while (slot >= 0) {
-          index.keyCompares++;
-          const other = await fetchKey(index.inputOf(slot), index.offset(slot));
-          if (bytesEqual(other, k.key)) break;
-          slot = index.candidate(k.db, h, slot);
+        const first = index.candidate(k.db, h);
+        // The usual case, a key not seen before, stays synchronous: no promise per key.
+        if (first < 0) {
+          settle(k, r, h, -1);
+          return;
         }
+        return (async () => {
+          let slot = first;
+          while (slot >= 0) {
+            index.keyCompares++;
+            const other = await fetchKey(index.inputOf(slot), index.offset(slot));
+            if (bytesEqual(other, k.key)) break;
+            slot = index.candidate(k.db, h, slot);
+          }
+          settle(k, r, h, slot);
+        })();
+      }, opts.signal);
+
+      /** Records a selected key: a new index entry, or a collision settled by the policy. */
+      function settle(k: KeyRecord, r: KeyRecord, h: number, slot: number): void {
         const hasExpire = k.expireAt >= 0;
         if (slot < 0) {
           index.insert(k.db, h, st.index, r.offset, hasExpire);
@@ -322,7 +379,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
           lastProgress = keys;
           opts.onProgress({ pass: 'index', source: st.path, keys, bytes: r.offset, t: Date.now() - t0 });
         }
-      }, opts.signal);
+      }
       const snap = selector.snapshotTime();
       rep.snapshotTime = snap === undefined ? null : { time: snap.time, iso: new Date(snap.time).toISOString(), source: snap.source };
       try {
@@ -334,35 +391,89 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
       rep.dropped = { db: d.db, type: d.type, match: d.match, expired: d.expired };
     }
 
+  } catch (e) {
+    await ra.close();
+    throw e;
+  }
+  return { paths: [...paths], inputs, index, ra, fetchKey, collisions, collisionCount, libraries, slotKeys, slotExpires, newSelector };
+}
+
+/**
+ * The error `--on-conflict error` stops with (exit 9): the first collisions and library conflicts.
+ */
+export function conflictError(ix: IndexedInputs, conflicts: readonly FunctionConflict[], outcome = 'nothing written'): ConflictError {
+  const { collisions, collisionCount } = ix;
+  const list = [...collisions.values()].slice(0, 20).map((c) => `db ${c.db} ${typeof c.key === 'string' ? JSON.stringify(c.key) : `b64:${c.key.b64}`} in ${c.inputs.join(', ')}`);
+  const fl = conflicts.slice(0, 10).map((c) => `library ${c.library}${c.function ? ` (function ${c.function})` : ''} in ${c.inputs.join(', ')}`);
+  return new ConflictError(
+    `${collisionCount} key collision(s)${conflicts.length ? ` and ${conflicts.length} function library conflict(s)` : ''}; ${outcome}:\n  ${[...list, ...fl].join('\n  ')}${collisions.size > 20 ? `\n  ... (${collisions.size - 20} more)` : ''}`,
+    'choose a policy with --on-conflict first|last, or write the full list with --report FILE',
+  );
+}
+
+/** Names each listed collision's winner and counts every input's losses (policy first or last). */
+export function settleWinners(ix: IndexedInputs, policy: 'first' | 'last'): void {
+  for (const c of ix.collisions.values()) {
+    const winIdx = policy === 'first' ? 0 : c.inputs.length - 1;
+    c.winner = c.inputs[winIdx]!;
+    c.inputs.forEach((name, i) => {
+      if (i !== winIdx) {
+        const st = ix.inputs.find((s) => s.path === name);
+        if (st) st.report.collisionsLost++;
+      }
+    });
+  }
+}
+
+/** The default target version: the highest input version (Valkey 9 counts as 12), at least 6. */
+export function defaultTargetVersion(ix: IndexedInputs): number {
+  const maxIn = Math.max(...ix.inputs.map((s) => (s.magic === 'VALKEY' ? 12 : s.version)));
+  return Math.min(12, Math.max(6, maxIn));
+}
+
+/** Merges `inputArgs` (files or directories) into `opts.out`. */
+export async function merge(inputArgs: readonly string[], opts: MergeOptions): Promise<MergeReport> {
+  const t0 = Date.now();
+  const policy = opts.onConflict ?? 'error';
+  const sel = opts.select;
+  const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
+  const paths = await resolveInputs('merge', inputArgs, sel);
+  if (opts.splitSlots !== undefined && opts.clusterNodes !== undefined) {
+    throw new UsageError('--split-slots and --cluster-nodes: choose one');
+  }
+  const shards: Shard[] | null = opts.clusterNodes !== undefined
+    ? await shardsFromClusterNodes(opts.clusterNodes)
+    : opts.splitSlots !== undefined ? splitSlots(opts.splitSlots) : null;
+  if (opts.targetVersion !== undefined && (opts.targetVersion < 6 || opts.targetVersion > 12)) {
+    throw new UsageError(`--target-version: rdbmerge writes RDB versions 6 to 12, not ${opts.targetVersion}`);
+  }
+
+  const ix = await indexInputs(paths, {
+    select: sel,
+    onConflict: policy,
+    maxValueSize,
+    ...(opts.maxCollisionsListed !== undefined ? { maxCollisionsListed: opts.maxCollisionsListed } : {}),
+    slotCounts: shards !== null,
+    ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    t0,
+  });
+  const { inputs, index, ra, fetchKey, collisions, collisionCount, slotKeys, slotExpires, newSelector } = ix;
+  const writers: AtomicFile[] = [];
+
+  try {
     // ---- settle collisions and functions ---------------------------------------------------
-    const fn = settleFunctions(libraries, policy, inputs.map((s) => s.path));
+    const fn = settleFunctions(ix.libraries, policy, inputs.map((s) => s.path));
     if (policy === 'error' && (collisionCount > 0 || fn.conflicts.length > 0)) {
-      const list = [...collisions.values()].slice(0, 20).map((c) => `db ${c.db} ${typeof c.key === 'string' ? JSON.stringify(c.key) : `b64:${c.key.b64}`} in ${c.inputs.join(', ')}`);
-      const fl = fn.conflicts.slice(0, 10).map((c) => `library ${c.library}${c.function ? ` (function ${c.function})` : ''} in ${c.inputs.join(', ')}`);
-      const e = new ConflictError(
-        `${collisionCount} key collision(s)${fn.conflicts.length ? ` and ${fn.conflicts.length} function library conflict(s)` : ''}; nothing written:\n  ${[...list, ...fl].join('\n  ')}${collisions.size > 20 ? `\n  ... (${collisions.size - 20} more)` : ''}`,
-        'choose a policy with --on-conflict first|last, or write the full list with --report FILE',
-      );
+      const e = conflictError(ix, fn.conflicts);
       if (opts.reportFile !== undefined) {
         const rep = buildReport();
         await writeJsonAtomic(opts.reportFile, rep);
       }
       throw e;
     }
-    for (const c of collisions.values()) {
-      const winnerInput = policy === 'first' ? c.inputs[0]! : c.inputs[c.inputs.length - 1]!;
-      c.winner = winnerInput;
-    }
-    // Per-input collision losses: every occurrence but the winner's.
-    for (const c of collisions.values()) {
-      const winIdx = policy === 'first' ? 0 : c.inputs.length - 1;
-      c.inputs.forEach((name, i) => {
-        if (i !== winIdx) {
-          const st = inputs.find((s) => s.path === name);
-          if (st) st.report.collisionsLost++;
-        }
-      });
-    }
+    // Winners, and per-input collision losses: every occurrence but the winner's.
+    settleWinners(ix, policy === 'last' ? 'last' : 'first');
 
     // ---- counts per target database (RESIZEDB) ---------------------------------------------
     const dbCounts = new Map<number, { keys: number; expires: number }>();
@@ -382,8 +493,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
     }
 
     // ---- target version ---------------------------------------------------------------
-    const maxIn = Math.max(...inputs.map((s) => (s.magic === 'VALKEY' ? 12 : s.version)));
-    const version = opts.targetVersion ?? Math.min(12, Math.max(6, maxIn));
+    const version = opts.targetVersion ?? defaultTargetVersion(ix);
 
     // ---- pass 2: write ------------------------------------------------------------------
     const writerOpts = { version, dropUnsupported: opts.dropUnsupported === true };
@@ -439,7 +549,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
       let keys = 0;
       let lastProgress = 0;
       const shift = rep.expiryShift;
-      await eachRecord(st.path, maxValueSize, async (r) => {
+      await eachRecord(st.path, maxValueSize, (r): void | Promise<void> => {
         if (r.kind === 'aux') {
           selector.aux(r.key, r.value);
           return;
@@ -448,9 +558,14 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
         keys++;
         const k = selector(r);
         if (k === null) return;
-        let win = index.isWinnerSync(k.db, keyHash(k.db, k.key), st.index, r.offset);
-        if (typeof win === 'number') win = await index.isWinner(k.db, k.key, st.index, r.offset, fetchKey);
-        if (!win) return;
+        const win = index.isWinnerSync(k.db, keyHash(k.db, k.key), st.index, r.offset);
+        if (win === false) return;
+        if (win === true) return write(k, r);
+        return index.isWinner(k.db, k.key, st.index, r.offset, fetchKey).then((w) => (w ? write(k, r) : undefined));
+      }, opts.signal, false); // the index pass verified every input's checksum
+
+      /** Writes a winning key to its output; returns a promise only when a flush is due. */
+      function write(k: KeyRecord, r: KeyRecord): void | Promise<void> {
         let target: { file: AtomicFile; writer: RdbWriter };
         if (table !== null) target = outputs[table[keySlot(k.key)]!]!;
         else if (k.db === dbs[0]) target = outputs[0]!;
@@ -471,12 +586,13 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
         if (typeof outcome === 'object' && 'dropped' in outcome) return;
         rep.keysWritten++;
         rep.perDb[k.db]!.out++;
-        await flush(target.writer, target.file);
         if (keys - lastProgress >= 65536 && opts.onProgress) {
           lastProgress = keys;
           opts.onProgress({ pass: 'write', source: st.path, keys, bytes: r.offset, t: Date.now() - t0 });
         }
-      }, opts.signal);
+        if (target.writer.pendingBytes >= 1 << 20) return flush(target.writer, target.file);
+        return undefined;
+      }
     }
 
     // Append the spilled databases in order.
@@ -623,8 +739,9 @@ async function eachRecord(
   maxValueSize: number,
   fn: (r: RdbRecord) => void | Promise<void>,
   signal: AbortSignal | undefined,
+  verifyChecksum = true,
 ): Promise<void> {
-  for await (const batch of readRdb(readChunks(path), { source: path, maxValueSize })) {
+  for await (const batch of readRdbFile(path, { maxValueSize, verifyChecksum })) {
     checkAbort(signal);
     for (const r of batch) {
       const p = fn(r);

@@ -1,0 +1,126 @@
+/**
+ * `rdbmerge verify INPUT... --against FILE [options]`: checks that FILE holds exactly what
+ * merging the inputs with the same options gives, compared logically (type, value, expiry), and
+ * exits 10 when it does not. The work is src/pipelines/verify.ts; this module wires options,
+ * progress and the output (one line per difference, or one JSON object with --json).
+ */
+import type { Command } from 'commander';
+import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
+import { UsageError, VerifyDiffError } from '../errors.js';
+import type { JsonBytes } from '../format/jsonl.js';
+import type { ConflictPolicy } from '../pipelines/merge.js';
+import { verifyAgainst, type VerifyDifference, type VerifyProgress, type VerifyReport } from '../pipelines/verify.js';
+import { parseDuration } from '../values.js';
+import type { CommandContext, RegisterCommand } from './context.js';
+import { addMergeOptions, targetVersionFrom } from './merge.js';
+
+function collect(value: string, previous: unknown): string[] {
+  return Array.isArray(previous) ? [...(previous as string[]), value] : [value];
+}
+
+export const registerVerify: RegisterCommand = (program: Command, ctx: CommandContext) => {
+  const cmd = program
+    .command('verify')
+    .summary('check that a merged file holds exactly what merging the inputs gives (exit 10 if not)')
+    .description(
+      'Merges the inputs in memory-bounded form (the collision index only, as merge does) and compares the\n' +
+        'merged FILE with that result key by key: type, value and expiry after the same transforms and\n' +
+        'conflict policy. Give the options the merge was run with (and its --now, printed in its report).\n' +
+        'Differences are printed (missing, extra, different keys; function libraries); exit 10 when any.',
+    )
+    .argument('<INPUT...>', 'the merge inputs: RDB files or directories, in merge order')
+    .requiredOption('--against <FILE>', 'the merged file; repeat for the files of a split (their union is compared)', collect)
+    .option('--ttl-tolerance <DURATION>', 'expiries this far apart still match (e.g. 2s)', '0ms')
+    .option('--limit <N>', 'differences listed (all are counted)', '100');
+  addMergeOptions(cmd);
+  addOptions(cmd, SELECT_OPTIONS);
+  cmd.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  rdbmerge verify dumps/ --against dump.rdb --on-conflict last --now 2026-11-25T12:00:00Z\n' +
+      '  rdbmerge verify a.rdb b.rdb --against out/dump.0.rdb --against out/dump.1.rdb --into-db 0\n',
+  );
+  cmd.action(async (inputs: string[], _opts: unknown, self: Command) => {
+    const raw = self.optsWithGlobals();
+    const g = globalOptionsFrom(raw);
+    const select = sharedOptionsFrom(raw, ctx.startedAt);
+    const targetVersion = targetVersionFrom(raw);
+    const ttlTolerance = parseDuration(String(raw['ttlTolerance'] ?? '0ms'), '--ttl-tolerance');
+    if (ttlTolerance < 0) throw new UsageError('--ttl-tolerance: must not be negative');
+    const limitText = String(raw['limit'] ?? '100');
+    if (!/^\d+$/.test(limitText)) throw new UsageError(`--limit: a number, found ${limitText}`);
+    const against = raw['against'] as string[];
+    const onProgress = (p: VerifyProgress): void => {
+      if (!g.quiet && g.json) ctx.errLine(JSON.stringify({ event: 'progress', ...p }));
+    };
+    const report = await verifyAgainst(inputs, {
+      select,
+      onConflict: raw['onConflict'] as ConflictPolicy,
+      against,
+      ...(targetVersion !== undefined ? { targetVersion } : {}),
+      dropUnsupported: raw['dropUnsupported'] === true,
+      ttlTolerance,
+      maxValueSize: g.maxValueSize,
+      limit: Number(limitText),
+      onProgress,
+      signal: ctx.signal,
+    });
+    if (g.json) {
+      await ctx.out.write(`${JSON.stringify(report)}\n`);
+      if (!g.quiet) {
+        const { differences: _d, inputs: _i, ...numbers } = report;
+        ctx.errLine(JSON.stringify({ event: 'done', ...numbers }));
+      }
+    } else {
+      await ctx.out.write(renderVerify(report));
+    }
+    if (!report.ok) {
+      const keyDiffs = report.differenceCount - report.functions.missing.length - report.functions.extra.length;
+      throw new VerifyDiffError(
+        `${report.differenceCount} difference(s) between ${report.against.join(', ')} and the merge of ${report.inputs.length} input(s)`,
+        report.differences.length < keyDiffs ? 'raise --limit to list more of them' : undefined,
+      );
+    }
+    ctx.exitCode = 0;
+  });
+};
+
+function keyText(k: JsonBytes): string {
+  return typeof k === 'string' ? JSON.stringify(k) : `b64:${k.b64}`;
+}
+
+function short(v: unknown): string {
+  const s = JSON.stringify(v) ?? 'undefined';
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+}
+
+/** One line per difference. */
+export function differenceLine(d: VerifyDifference): string {
+  const where = `db ${d.db} ${keyText(d.key)}`;
+  switch (d.kind) {
+    case 'missing':
+      return `missing    ${where} (expected from ${d.from ?? '?'})`;
+    case 'extra':
+      return `extra      ${where} in ${d.file ?? '?'}${d.from !== undefined ? ` (the target version cannot hold it; merge leaves it out)` : ''}`;
+    case 'duplicate':
+      return `duplicate  ${where} in ${d.file ?? '?'}`;
+    case 'different':
+      return `different  ${where}: ${(d.what ?? []).join(', ')} (at ${d.path ?? ''}: expected ${short(d.expected)}, found ${short(d.actual)}; from ${d.from ?? '?'})`;
+  }
+}
+
+function renderVerify(r: VerifyReport): string {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const lines: string[] = [];
+  for (const d of r.differences) lines.push(differenceLine(d));
+  const keyDiffs = r.differenceCount - r.functions.missing.length - r.functions.extra.length;
+  if (r.differences.length < keyDiffs) lines.push(`... (${n(keyDiffs - r.differences.length)} more; --limit N lists more)`);
+  for (const l of r.functions.missing) lines.push(`missing    function library ${l}`);
+  for (const l of r.functions.extra) lines.push(`extra      function library ${l}`);
+  lines.push(
+    `${r.ok ? 'verified' : 'DIFFERENT'}: ${n(r.checkedKeys)} keys checked in ${r.against.join(', ')} against ${r.inputs.length} input(s) (policy ${r.policy}, RDB ${r.targetVersion}, now ${r.nowIso}): ` +
+      `${n(r.matched)} match, ${n(r.missing)} missing, ${n(r.extra)} extra, ${n(r.different)} different` +
+      `${r.duplicates > 0 ? `, ${n(r.duplicates)} duplicate` : ''}${r.droppedUnsupported > 0 ? `; ${n(r.droppedUnsupported)} left out for RDB ${r.targetVersion} as expected` : ''}`,
+  );
+  return `${lines.join('\n')}\n`;
+}
