@@ -45,7 +45,11 @@ export const cases: BenchCase[] = [
         const t0 = performance.now();
         const srv = await ctx.startServer([], out);
         const boot = (performance.now() - t0) / 1000;
+        const { spawnSync } = await import('node:child_process');
+        const dbsize = spawnSync('redis-cli', ['-p', String(srv.port), 'INFO', 'keyspace'], { encoding: 'utf8' }).stdout;
         srv.stop();
+        const loaded = [...dbsize.matchAll(/keys=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+        if (loaded !== rep.totalKeys) throw new Error(`the server booted with ${loaded} keys, the merge wrote ${rep.totalKeys}`);
         rows.push(mk('boot from merged file', 'redis-server', rep.totalKeys, statSync(out).size, { seconds: boot, maxRssMb: NaN }));
         return rows;
       } finally {

@@ -103,8 +103,10 @@ export async function startServer(extra: string[] = [], dbfile?: string): Promis
   const pid = child.pid ?? -1;
   const deadline = Date.now() + 600_000;
   for (;;) {
+    // PING answers LOADING while a dump loads, and INFO can show loading:0 before loading starts.
+    const ping = spawnSync('redis-cli', ['-p', String(port), 'PING'], { encoding: 'utf8' });
     const r = spawnSync('redis-cli', ['-p', String(port), 'INFO', 'persistence'], { encoding: 'utf8' });
-    if (r.status === 0 && /loading:0/.test(r.stdout)) break;
+    if (ping.stdout.trim() === 'PONG' && r.status === 0 && /loading:0/.test(r.stdout)) break;
     if (Date.now() > deadline) throw new Error(`redis-server on ${port} did not come up`);
     await new Promise((s) => setTimeout(s, 100));
   }

@@ -4,7 +4,7 @@
  */
 
 // Reader
-export { readRdb, readRdbAll, RdbParser, blobCount, isStreamType, parseKeyAt } from './reader.js';
+export { readRdb, readRdbAll, RdbParser, blobCount, isStreamType, parseKeyAt, rawKeyOf } from './reader.js';
 export type { ReadOptions, RdbInput } from './reader.js';
 
 // Records

@@ -78,6 +78,8 @@ export interface KeyRecord {
   freq: number;
   /** Absolute offset of the record's first byte (its first per-key opcode, or its type byte). */
   offset: number;
+  /** Absolute offset of the key's encoded string (right after the type byte). */
+  keyOffset: number;
   /** Absolute offset of payload[0]. */
   valueOffset: number;
   /** Element count, computed when the reader is asked to (`countElements`); else -1. */

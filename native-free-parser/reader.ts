@@ -324,12 +324,13 @@ export class RdbParser {
   private parseKey(out: RdbRecord[], type: number, start: number, expireAt: number, idle: number, freq: number): void {
     const c = this.cur;
     if (!this.isKnownType(type)) throw this.unknownType(type, c.pos - 1);
+    const keyStart = c.pos;
     const key = c.string();
     const valueStart = c.pos;
     if (this.keyOnly) {
       out.push({
         kind: 'key', db: this.db, key, type, payload: c.buf.subarray(valueStart, valueStart), expireAt, idle, freq,
-        offset: c.base + start, valueOffset: c.base + valueStart, elements: -1,
+        offset: c.base + start, keyOffset: c.base + keyStart, valueOffset: c.base + valueStart, elements: -1,
       });
       return;
     }
@@ -354,6 +355,7 @@ export class RdbParser {
       idle,
       freq,
       offset: c.base + start,
+      keyOffset: c.base + keyStart,
       valueOffset: c.base + valueStart,
       elements: this.opts.countElements ? elements : -1,
     };
@@ -604,6 +606,15 @@ export class RdbParser {
 
 export function isStreamType(t: number): boolean {
   return t === TYPE_STREAM_LISTPACKS || t === TYPE_STREAM_LISTPACKS_2 || t === TYPE_STREAM_LISTPACKS_3;
+}
+
+/**
+ * The key exactly as encoded in the input (its RDB string bytes: raw, integer or LZF form), a view
+ * into the same chunk as the payload. A writer copies it instead of encoding the key again.
+ */
+export function rawKeyOf(rec: KeyRecord): Uint8Array {
+  const n = rec.valueOffset - rec.keyOffset;
+  return new Uint8Array(rec.payload.buffer, rec.payload.byteOffset - n, n);
 }
 
 /** Element count of a blob by its value type (pairs for hashes/zsets, triples for TTL hashes). */

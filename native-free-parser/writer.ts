@@ -74,6 +74,11 @@ export interface WriterKey {
   valkey?: boolean;
   /** Absolute offset of payload[0] in its input, for error messages. */
   valueOffset?: number;
+  /**
+   * The key as already encoded in an RDB file (reader.ts `rawKeyOf`): copied as it is instead of
+   * encoding `key` again (no LZF attempt per key). Key encodings are the same in every version.
+   */
+  rawKey?: Uint8Array;
 }
 
 /**
@@ -439,7 +444,8 @@ export class RdbWriter {
         }
       }
       this.w.u8(type);
-      this.str(rec.key);
+      if (rec.rawKey !== undefined) this.w.bytes(rec.rawKey);
+      else this.str(rec.key);
       this.w.bytes(payload);
     } catch (e) {
       this.w.length = start; // nothing of a failed record is emitted (the CRC has not seen it)

@@ -10,7 +10,7 @@ const te = new TextEncoder();
 function rec(db: number, key: string, type: number, expireAt = -1): KeyRecord {
   return {
     kind: 'key', db, key: te.encode(key), type, payload: new Uint8Array(3), expireAt,
-    idle: -1, freq: -1, offset: 0, valueOffset: 0, elements: -1,
+    idle: -1, freq: -1, offset: 0, keyOffset: 0, valueOffset: 0, elements: -1,
   };
 }
 

@@ -17,7 +17,7 @@
 import { open } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import {
-  decodeValue, encodeValue, isDropped, RdbWriter, rdb as C,
+  decodeValue, encodeValue, isDropped, rawKeyOf, RdbWriter, rdb as C,
 } from '../../native-free-parser/index.js';
 import type { KeyRecord, RdbRecord, WriterDrop, WriteOutcome } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
@@ -72,6 +72,7 @@ export interface CollisionEntry {
   key: JsonBytes;
   /** Inputs holding the key, in merge order (an input twice when two of its databases map here). */
   inputs: string[];
+  /** The source database of each occurrence in `inputs`. */
   sourceDbs: number[];
   winner: string | null;
 }
@@ -148,6 +149,8 @@ export interface InputState {
   report: InputReport;
   diskSnapshot: { time: number; source: 'meta.json' | 'mtime' } | undefined;
   selector: Selector | null;
+  /** [offset of a SELECTDB, its db] in file order: the source db of any record offset. */
+  dbStarts: Array<[number, number]>;
 }
 
 /** A function library of an input. */
@@ -249,6 +252,7 @@ export async function indexInputs(paths: readonly string[], opts: IndexOptions):
       version: 0,
       magic: 'REDIS',
       diskSnapshot: await snapshotTimeFromDisk(p),
+      dbStarts: [],
       selector: null,
       report: {
         file: p, rdbVersion: 0, magic: 'REDIS', keysRead: 0, emptyKeysSkipped: 0,
@@ -297,6 +301,9 @@ export async function indexInputs(paths: readonly string[], opts: IndexOptions):
             return;
           case 'aux':
             selector.aux(r.key, r.value);
+            return;
+          case 'selectDb':
+            st.dbStarts.push([r.offset, r.db]);
             return;
           case 'function': {
             const lib = parseFunctionLibrary(Buffer.from(r.code).toString('utf8'));
@@ -361,7 +368,7 @@ export async function indexInputs(paths: readonly string[], opts: IndexOptions):
           const id = dbKey(k.db, k.key);
           let c = collisions.get(id);
           if (c === undefined && collisions.size < listCap) {
-            c = { db: k.db, key: jsonBytes(k.key), inputs: [inputs[prevInput]!.path], sourceDbs: [-1], winner: null };
+            c = { db: k.db, key: jsonBytes(k.key), inputs: [inputs[prevInput]!.path], sourceDbs: [sourceDbAt(inputs[prevInput]!, index.offset(slot))], winner: null };
             collisions.set(id, c);
           }
           if (c !== undefined) {
@@ -581,7 +588,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
         if (k.expireAt !== r.expireAt) keysShifted++;
         const outcome: WriteOutcome = target.writer.key({
           key: rec.key, type: rec.type, payload: rec.payload, expireAt: rec.expireAt, idle: rec.idle, freq: rec.freq,
-          valkey: st.magic === 'VALKEY' && rec === k, valueOffset: rec.valueOffset,
+          valkey: st.magic === 'VALKEY' && rec === k, valueOffset: rec.valueOffset, rawKey: rawKeyOf(r),
         });
         if (typeof outcome === 'object' && 'dropped' in outcome) return;
         rep.keysWritten++;
@@ -727,6 +734,16 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
     await ra.close();
     for (const w of writers) await w.abort();
   }
+}
+
+/** The source database of the record at `offset` of an input: the last SELECTDB before it. */
+function sourceDbAt(st: InputState, offset: number): number {
+  let db = 0;
+  for (const [at, d] of st.dbStarts) {
+    if (at > offset) break;
+    db = d;
+  }
+  return db;
 }
 
 function inRanges(slot: number, ranges: ReadonlyArray<[number, number]>): boolean {
