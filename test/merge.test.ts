@@ -477,6 +477,31 @@ for (const policy of ['first', 'last'] as const) {
   });
 }
 
+t.test('RESIZEDB counts only the keys written when --drop-unsupported leaves streams out (RDB 8; standalone and split)', async (t) => {
+  const dir = freshDir('d-v8');
+  for (const policy of ['first', 'last'] as const) {
+    const expected = jsonl(D, policy === 'first' ? 'expected-merged-first-wins.jsonl' : 'expected-merged-last-wins.jsonl').filter((l) => l['type'] !== 'stream');
+    const out = join(dir, `${policy}.rdb`);
+    const rep = await mergeOk(t, D_IN, out, ['--on-conflict', policy, '--target-version', '8', '--drop-unsupported']);
+    const c = await codecLines(t, out); // RESIZEDB = the keys really there
+    t.equal(c.version, 8);
+    sameKeys(t, c.lines, expected, `RDB 8, ${policy}`);
+    t.same(rep.keyCountsPerDb, countPerDb(expected), `${policy}: the report counts the keys written`);
+
+    const split = join(dir, `${policy}-split`, 'dump.rdb');
+    mkdirSync(dirname(split));
+    const srep = await mergeOk(t, D_IN, split, ['--on-conflict', policy, '--target-version', '8', '--drop-unsupported', '--into-db', '0', '--split-slots', '2']);
+    const into = jsonl(D, `expected-merged-into-db0-${policy}-wins.jsonl`).filter((l) => l['type'] !== 'stream');
+    const union: Line[] = [];
+    for (const o of srep.outputs) {
+      const s = await codecLines(t, o.file);
+      t.equal(o.totalKeys, s.lines.length, `${basename(o.file)}: the report counts its keys`);
+      union.push(...s.lines);
+    }
+    sameKeys(t, union, into, `RDB 8 split, ${policy}`);
+  }
+});
+
 function countPerDb(lines: Line[]): Record<string, number> {
   const o: Record<string, number> = {};
   for (const l of lines) o[String(l['db'])] = (o[String(l['db'])] ?? 0) + 1;
@@ -503,8 +528,9 @@ t.test('scenario d under the error policy (the default): exit 9, nothing written
   t.equal(into.code, 9, 'with --into-db 0 too');
   nothingWritten(t, out, 'error policy, --into-db 0');
 
-  const v = await verify(D_IN, out, []);
+  const v = await verify(D_IN, D_IN[0]!, []);
   t.equal(v.code, 9, 'verify under the error policy exits 9 like merge');
+  t.match(v.stderr, /conflict: 7 key collision\(s\)/);
 });
 
 // ---- options against a real server --------------------------------------------------------
@@ -621,6 +647,40 @@ t.test('--db, --type and --match reduce the output to exactly the expected subse
     t.same(rep.inputs.map((i) => i.dropped[c.reason]), ref.dropped.map((d) => d[c.reason]), `${c.args.join(' ')}: dropped per input`);
     t.equal((await verify(D_IN, out, ['--on-conflict', 'first', ...c.args])).code, 0, `${c.args.join(' ')}: verify passes`);
   }
+});
+
+t.test('hash field TTLs (an RDB 12 input) move with --expire-offset, and go with --target-version 10 --drop-unsupported', async (t) => {
+  // redis-server 7.0 cannot load RDB 12: this one is checked with the codec only.
+  const input = join(FIXTURES, 'rdb', 'redis-7.4.1-types.rdb');
+  const source = (await readToJsonl(readBytes(input))).lines;
+  const withFieldTtls = source.filter((l) => Array.isArray(l['fieldExpireAt']));
+  t.ok(withFieldTtls.length > 0, `${withFieldTtls.length} hashes with field TTLs`);
+  const dir = freshDir('field-ttls');
+  const out = join(dir, 'dump.rdb');
+  await mergeOk(t, [input], out, ['--expire-offset', '1h']);
+  const shifted = source.map((l) => {
+    const o = structuredClone(l);
+    if (o['expireAt'] !== null) o['expireAt'] = (o['expireAt'] as number) + 3_600_000;
+    if (Array.isArray(o['fieldExpireAt'])) o['fieldExpireAt'] = (o['fieldExpireAt'] as Array<[unknown, number]>).map(([f, e]) => [f, e + 3_600_000]);
+    return o;
+  });
+  sameKeys(t, (await codecLines(t, out)).lines, shifted, 'key and field expiries one hour later');
+  t.equal((await verify([input], out, ['--expire-offset', '1h'])).code, 0, 'verify with the offset passes');
+  const v = await verify([input], out, ['--limit', '1000']);
+  t.equal(v.code, 10, 'verify without it does not');
+  t.ok(withFieldTtls.every((l) => v.report!.differences.some((d) => d.key === l['key'] && d.what?.includes('fieldExpireAt'))), 'naming the field TTLs of each hash');
+
+  const out10 = join(dir, 'v10.rdb');
+  const rep = await mergeOk(t, [input], out10, ['--target-version', '10', '--drop-unsupported']);
+  const noFieldTtls = source.map((l) => {
+    const o = structuredClone(l);
+    delete o['fieldExpireAt'];
+    return o;
+  });
+  sameKeys(t, (await codecLines(t, out10)).lines, noFieldTtls, 'RDB 10: the hashes without their field TTLs');
+  t.equal(rep.droppedUnsupported.filter((d) => d.kind === 'fieldTtls').length, withFieldTtls.length, 'reported');
+  t.equal((await verify([input], out10, ['--target-version', '10', '--drop-unsupported'])).code, 0, 'verify --drop-unsupported passes');
+  t.equal((await verify([input], out10, [])).code, 10, 'verify without it wants the field TTLs');
 });
 
 // ---- cluster output --------------------------------------------------------------------------
@@ -930,6 +990,10 @@ t.test('verify: a changed value, a changed expiry, a missing and an extra key ex
 
   const tolerant = await verify(D_IN, changed, ['--on-conflict', 'first', '--ttl-tolerance', '5s']);
   t.equal(tolerant.report?.different, 1, '--ttl-tolerance 5s accepts the moved expiry');
+
+  const noFile = await verify(D_IN, join(dir, 'nope.rdb'), ['--on-conflict', 'first']);
+  t.equal(noFile.code, 2, 'an --against file that does not exist: usage error');
+  t.match(noFile.stderr, /--against: file not found/);
 
   const other = await verify(D_IN, out, ['--on-conflict', 'last']);
   t.equal(other.code, 10, 'the first-wins output verified as last-wins differs');

@@ -23,10 +23,10 @@ export const registerVerify: RegisterCommand = (program: Command, ctx: CommandCo
     .command('verify')
     .summary('check that a merged file holds exactly what merging the inputs gives (exit 10 if not)')
     .description(
-      'Merges the inputs in memory-bounded form (the collision index only, as merge does) and compares the\n' +
-        'merged FILE with that result key by key: type, value and expiry after the same transforms and\n' +
-        'conflict policy. Give the options the merge was run with (and its --now, printed in its report).\n' +
-        'Differences are printed (missing, extra, different keys; function libraries); exit 10 when any.',
+      'Merges the inputs in memory-bounded form (only the collision index, as merge does) and compares the ' +
+        'merged FILE with that result key by key: type, value and expiry after the same transforms and conflict ' +
+        'policy. Give the options the merge was run with (and its --now, printed in its report). Differences are ' +
+        'printed (missing, extra and different keys; function libraries); exit 10 when there are any.',
     )
     .argument('<INPUT...>', 'the merge inputs: RDB files or directories, in merge order')
     .requiredOption('--against <FILE>', 'the merged file; repeat for the files of a split (their union is compared)', collect)

@@ -6,7 +6,8 @@
  * Open addressing with linear probing over parallel typed arrays, 14 bytes a slot:
  *   hash   u32  32-bit hash of (db, key); 0 marks an empty slot
  *   offLo  u32  record offset, low 32 bits
- *   offHi  u16  record offset, bits 32..46; bit 15 = "the winner has an expiry"
+ *   offHi  u16  record offset, bits 32..45; bit 15 = "the winner has an expiry", bit 14 = "the
+ *               writer leaves the winner out" (a type the target version cannot hold)
  *   input  u16  input number (order on the command line)
  *   db     u16  target database (0..32767); bit 15 = "this key collided"
  * The table doubles at a load of 0.8, so it holds 14/0.8 .. 14/0.4 = 17.5 .. 35 bytes a key, and
@@ -22,11 +23,13 @@ export type KeyFetcher = (input: number, offset: number) => Uint8Array | Promise
 const EMPTY = 0;
 const MAX_LOAD = 0.8;
 const EXPIRE_BIT = 0x8000;
+const LEFT_OUT_BIT = 0x4000;
+const OFF_HI_MASK = 0x3fff;
 const COLLIDED_BIT = 0x8000;
 const DB_MASK = 0x7fff;
 /** Highest target database the index can hold. */
 export const MAX_INDEX_DB = DB_MASK;
-const MAX_OFFSET = 2 ** 47;
+const MAX_OFFSET = 2 ** 46;
 
 /** murmur3-style 32-bit hash of a key, mixed with its db; never 0 (0 marks empty slots). */
 export function keyHash(db: number, key: Uint8Array): number {
@@ -140,24 +143,24 @@ export class KeyIndex {
   }
 
   /** Inserts a new entry for (db, key hash); the caller has checked it is absent. */
-  insert(db: number, h: number, input: number, offset: number, hasExpire: boolean): number {
+  insert(db: number, h: number, input: number, offset: number, hasExpire: boolean, leftOut = false): number {
     if (db > DB_MASK) throw new RangeError(`database ${db} beyond ${DB_MASK}`);
     if (this.size + 1 > this.cap * MAX_LOAD) this.grow();
     let s = h & this.mask;
     while (this.hash[s] !== EMPTY) s = (s + 1) & this.mask;
     this.hash[s] = h;
     this.db[s] = db;
-    this.setWinner(s, input, offset, hasExpire);
+    this.setWinner(s, input, offset, hasExpire, leftOut);
     this.size++;
     return s;
   }
 
   /** Replaces the winning record of a slot (the "last wins" policy). */
-  setWinner(s: number, input: number, offset: number, hasExpire: boolean): void {
-    if (offset >= MAX_OFFSET) throw new RangeError('record offset beyond 2^47 bytes');
+  setWinner(s: number, input: number, offset: number, hasExpire: boolean, leftOut = false): void {
+    if (offset >= MAX_OFFSET) throw new RangeError('record offset beyond 2^46 bytes');
     if (input > 0xffff) throw new RangeError('more than 65,536 inputs');
     this.offLo[s] = offset >>> 0;
-    this.offHi[s] = Math.floor(offset / 4294967296) | (hasExpire ? EXPIRE_BIT : 0);
+    this.offHi[s] = Math.floor(offset / 4294967296) | (hasExpire ? EXPIRE_BIT : 0) | (leftOut ? LEFT_OUT_BIT : 0);
     this.input[s] = input;
   }
 
@@ -166,7 +169,7 @@ export class KeyIndex {
   }
 
   offset(s: number): number {
-    return (this.offHi[s]! & 0x7fff) * 4294967296 + this.offLo[s]!;
+    return (this.offHi[s]! & OFF_HI_MASK) * 4294967296 + this.offLo[s]!;
   }
 
   dbOf(s: number): number {
@@ -182,6 +185,11 @@ export class KeyIndex {
 
   hasExpire(s: number): boolean {
     return (this.offHi[s]! & EXPIRE_BIT) !== 0;
+  }
+
+  /** Will the writer leave the winner of slot `s` out (so it is not counted in RESIZEDB)? */
+  leftOut(s: number): boolean {
+    return (this.offHi[s]! & LEFT_OUT_BIT) !== 0;
   }
 
   /**

@@ -17,7 +17,7 @@
 import { open } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import {
-  decodeValue, encodeValue, isDropped, rawKeyOf, RdbWriter, rdb as C,
+  convertForTarget, decodeValue, encodeValue, isDropped, rawKeyOf, RdbWriter, rdb as C, targetLoadsType, TYPE_KIND,
 } from '../../native-free-parser/index.js';
 import type { KeyRecord, RdbRecord, WriterDrop, WriteOutcome } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
@@ -213,6 +213,12 @@ export interface IndexOptions {
   signal?: AbortSignal;
   /** Date.now() when the command started, for progress times. Default: now. */
   t0?: number;
+  /**
+   * Keys the writer will leave out (`--drop-unsupported` with a target below their type): they
+   * are indexed like any other (a winner stays a winner) but flagged, so that RESIZEDB and the
+   * slot counts are the keys really written. Default: none.
+   */
+  leftOut?: (rec: KeyRecord, valkey: boolean) => boolean;
 }
 
 /**
@@ -242,6 +248,7 @@ export async function indexInputs(paths: readonly string[], opts: IndexOptions):
   const sel = opts.select;
   const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
   const listCap = opts.maxCollisionsListed ?? 100_000;
+  const leftOut = opts.leftOut;
 
   const inputs: InputState[] = [];
   for (let i = 0; i < paths.length; i++) {
@@ -355,9 +362,10 @@ export async function indexInputs(paths: readonly string[], opts: IndexOptions):
       /** Records a selected key: a new index entry, or a collision settled by the policy. */
       function settle(k: KeyRecord, r: KeyRecord, h: number, slot: number): void {
         const hasExpire = k.expireAt >= 0;
+        const out = leftOut !== undefined && leftOut(k, st.magic === 'VALKEY');
         if (slot < 0) {
-          index.insert(k.db, h, st.index, r.offset, hasExpire);
-          if (slotKeys !== null) {
+          index.insert(k.db, h, st.index, r.offset, hasExpire, out);
+          if (slotKeys !== null && !out) {
             const s = keySlot(k.key);
             slotKeys[s]!++;
             if (hasExpire) slotExpires![s]!++;
@@ -376,10 +384,19 @@ export async function indexInputs(paths: readonly string[], opts: IndexOptions):
             c.sourceDbs.push(r.db);
           }
           if (policy === 'last') {
-            if (slotExpires !== null && index.hasExpire(slot) !== hasExpire) {
-              slotExpires[keySlot(k.key)]! += hasExpire ? 1 : -1;
+            if (slotKeys !== null) {
+              // The slot counts follow the winner: the old one's out, the new one's in.
+              const s = keySlot(k.key);
+              if (!index.leftOut(slot)) {
+                slotKeys[s]!--;
+                if (index.hasExpire(slot)) slotExpires![s]!--;
+              }
+              if (!out) {
+                slotKeys[s]!++;
+                if (hasExpire) slotExpires![s]!++;
+              }
             }
-            index.setWinner(slot, st.index, r.offset, hasExpire);
+            index.setWinner(slot, st.index, r.offset, hasExpire, out);
           }
         }
         if (keys - lastProgress >= 65536 && opts.onProgress) {
@@ -455,12 +472,15 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
     throw new UsageError(`--target-version: rdbmerge writes RDB versions 6 to 12, not ${opts.targetVersion}`);
   }
 
+  // With an explicit target below some inputs, what the writer will drop is known in pass 1.
+  const leftOut = opts.dropUnsupported === true && opts.targetVersion !== undefined ? leftOutAt(opts.targetVersion) : undefined;
   const ix = await indexInputs(paths, {
     select: sel,
     onConflict: policy,
     maxValueSize,
     ...(opts.maxCollisionsListed !== undefined ? { maxCollisionsListed: opts.maxCollisionsListed } : {}),
     slotCounts: shards !== null,
+    ...(leftOut !== undefined ? { leftOut } : {}),
     ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {}),
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     t0,
@@ -488,6 +508,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
       const db = index.dbOf(s);
       let c = dbCounts.get(db);
       if (c === undefined) dbCounts.set(db, (c = { keys: 0, expires: 0 }));
+      if (index.leftOut(s)) return; // its database still gets a section; RESIZEDB counts written keys
       c.keys++;
       if (index.hasExpire(s)) c.expires++;
     });
@@ -542,6 +563,8 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
       }
     }
     const drops: WriterDrop[] = [];
+    /** Keys the writer dropped although pass 1 did not flag them (not in RESIZEDB's counts either). */
+    const unforeseen: Array<{ db: number; key: Uint8Array }> = [];
     let keysShifted = 0;
     const flush = async (w: RdbWriter, f: AtomicFile, force = false): Promise<void> => {
       if (force || w.pendingBytes >= 1 << 20) {
@@ -590,7 +613,10 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
           key: rec.key, type: rec.type, payload: rec.payload, expireAt: rec.expireAt, idle: rec.idle, freq: rec.freq,
           valkey: st.magic === 'VALKEY' && rec === k, valueOffset: rec.valueOffset, rawKey: rawKeyOf(r),
         });
-        if (typeof outcome === 'object' && 'dropped' in outcome) return;
+        if (typeof outcome === 'object' && 'dropped' in outcome) {
+          if (leftOut === undefined || !leftOut(k, st.magic === 'VALKEY')) unforeseen.push({ db: k.db, key: k.key.slice() });
+          return;
+        }
         rep.keysWritten++;
         rep.perDb[k.db]!.out++;
         if (keys - lastProgress >= 65536 && opts.onProgress) {
@@ -664,12 +690,11 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
       }
       outFiles.push(of);
     }
-    // Keys the writer dropped (--drop-unsupported) are not in the file: correct the counts.
-    const droppedKeys = drops.filter((d) => d.kind === 'key');
-    for (const d of droppedKeys) {
-      const db = String(d.db ?? 0);
+    // Keys the writer dropped that pass 1 did not foresee are not in the file: correct the counts.
+    for (const d of unforeseen) {
+      const db = String(d.db);
       for (const of of outFiles) {
-        if (of.keyCountsPerDb[db] !== undefined && (of.slots === undefined || inRanges(keySlot(d.key!), of.slots))) {
+        if (of.keyCountsPerDb[db] !== undefined && (of.slots === undefined || inRanges(keySlot(d.key), of.slots))) {
           of.keyCountsPerDb[db]!--;
           of.totalKeys--;
           break;
@@ -734,6 +759,23 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
     await ra.close();
     for (const w of writers) await w.abort();
   }
+}
+
+/**
+ * The keys the writer leaves out at `version` under --drop-unsupported, by the codec's own rule:
+ * a stream below RDB 9, a module value below 8 (other types convert, field TTLs only lose TTLs).
+ */
+function leftOutAt(version: number): (rec: KeyRecord, valkey: boolean) => boolean {
+  return (rec, valkey) => {
+    const kind = TYPE_KIND[rec.type];
+    if (kind !== 'stream' && kind !== 'module') return false;
+    if (targetLoadsType(rec.type, version, valkey)) return false;
+    try {
+      return isDropped(convertForTarget(rec.type, rec.payload, version, { dropUnsupported: true, valkey, key: rec.key }));
+    } catch {
+      return false; // the writer will fail on it as well
+    }
+  };
 }
 
 /** The source database of the record at `offset` of an input: the last SELECTDB before it. */

@@ -14,6 +14,7 @@
  *     cannot hold when `dropUnsupported` says they were left out on purpose.
  * A key in FILE that is not in the index is extra. Function libraries are compared by code.
  */
+import { stat } from 'node:fs/promises';
 import {
   convertForTarget, decodeValue, isDropped, targetLoadsType,
 } from '../../native-free-parser/index.js';
@@ -198,6 +199,15 @@ export async function verifyAgainst(inputArgs: readonly string[], opts: VerifyOp
     throw new UsageError(`--target-version: a version from 6 to 12, not ${opts.targetVersion}`);
   }
   if (!(tol >= 0)) throw new UsageError('--ttl-tolerance: must not be negative');
+  for (const f of against) {
+    let isFile = false;
+    try {
+      isFile = (await stat(f)).isFile();
+    } catch {
+      throw new UsageError(`--against: file not found: ${f}`);
+    }
+    if (!isFile) throw new UsageError(`--against: not a file: ${f}`, 'give the merged RDB file (repeat --against for the files of a split)');
+  }
   const paths = await resolveInputs('verify', inputArgs, sel);
 
   const progress = opts.onProgress;
