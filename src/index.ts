@@ -10,6 +10,15 @@ export type {
   InspectOptions, InspectReport, InspectFormat, InspectProgress, InspectTotal, FileSummary, KeyStats, LargeKey,
   FunctionLibrarySummary,
 } from './pipelines/inspect.js';
+export { merge, splitPaths, settleFunctions } from './pipelines/merge.js';
+export type {
+  MergeOptions, MergeReport, MergeProgress, ConflictPolicy, CollisionEntry, FunctionConflict, InputReport, OutputFile,
+} from './pipelines/merge.js';
+export { verifyAgainst } from './pipelines/verify.js';
+export type { VerifyOptions, VerifyReport, VerifyDifference } from './pipelines/verify.js';
+export { readRdbFile } from './io/rdb-file.js';
+export { KeyIndex, keyHash } from './merge/key-index.js';
+export { keySlot, splitSlots, parseClusterNodes } from './merge/slots.js';
 export { createSelector, snapshotTimeOption, unmatchedSnapshotTimes } from './pipelines/select.js';
 export type { Selector, SelectInput, SnapshotTime, SnapshotTimeSource, DropReason } from './pipelines/select.js';
 
