@@ -8,40 +8,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { main } from '../src/cli.js';
 import { compareJsonl, parseJsonl } from '../src/format/compare.js';
 import { compileGlob } from '../src/glob.js';
+import { main } from '../src/cli.js';
+import { runCli, sink } from './helpers/cli.js';
 import { fixtureIndex, fixtureManifest, fixtureMeta, fixturePath, type FixtureEntry } from './helpers/fixtures.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sink(): { stream: Writable; text: () => string } {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      cb();
-    },
-  });
-  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
-}
-
-async function run(args: string[], opts: { stdin?: Uint8Array; env?: Record<string, string> } = {}): Promise<Run> {
-  const out = sink();
-  const err = sink();
-  const stdin = Readable.from(opts.stdin === undefined ? [] : [Buffer.from(opts.stdin)]);
-  const code = await main(['node', 'rdbmerge', ...args], {
-    stdout: out.stream,
-    stderr: err.stream,
-    stdin: stdin as unknown as NodeJS.ReadableStream & AsyncIterable<Uint8Array>,
-    env: opts.env ?? {},
-  });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
+const run = runCli;
 
 const withManifest = fixtureIndex().filter((f) => f.manifest !== null);
 const TYPES = 'redis-7.4.1-types.rdb';

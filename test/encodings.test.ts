@@ -8,6 +8,7 @@
  *   byte for byte (the "byte-identical to Redis" proof).
  */
 import t, { type Test } from 'tap';
+import { rng } from './helpers/rng.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptError } from '../native-free-parser/errors.js';
@@ -460,17 +461,6 @@ function catchErr(fn: () => unknown): unknown {
   return undefined;
 }
 
-/** A tiny deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(src: Uint8Array, r: () => number): Uint8Array {
   let b = src.slice();

@@ -3,22 +3,12 @@
  * errors may escape, each with a byte offset inside the input; nothing hangs; a hostile length
  * cannot make the reader buffer more than the input holds or the limit allows.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
+import { rng } from './helpers/rng.js';
 import { decodeValue, RdbError, readRdb } from '../native-free-parser/index.js';
 import { fixtureIndex, fixturePath } from './helpers/fixtures.js';
 import { chunked, readBytes } from './helpers/read.js';
 
-/** Deterministic PRNG (mulberry32), so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Reads and decodes everything; returns the error thrown, or null. */
 async function attempt(bytes: Uint8Array, verifyChecksum: boolean, chunk = 65536): Promise<unknown> {
@@ -36,7 +26,7 @@ async function attempt(bytes: Uint8Array, verifyChecksum: boolean, chunk = 65536
   }
 }
 
-function checkError(t: Tap.Test, e: unknown, size: number, label: string): void {
+function checkError(t: Test, e: unknown, size: number, label: string): void {
   if (e === null) return;
   if (!(e instanceof RdbError)) {
     t.fail(`${label}: a non-codec error escaped: ${String((e as Error)?.stack ?? e)}`);

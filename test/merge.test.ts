@@ -32,14 +32,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { RdbWriter, readRdbAll } from '../native-free-parser/index.js';
 import type { KeyRecord, RdbRecord } from '../native-free-parser/index.js';
-import { main } from '../src/cli.js';
 import { compareJsonl, parseJsonl, type JsonlDifference } from '../src/format/compare.js';
 import { keySlot } from '../src/merge/slots.js';
 import { dumpOverResp } from '../src/redis/resp-dump.js';
+import { runCli, type Run } from './helpers/cli.js';
 import { FIXTURES, ROOT } from './helpers/fixtures.js';
 import { readBytes, readToJsonl } from './helpers/read.js';
 import { bootRdb, probe, requireRedisServer } from './helpers/redis-server.js';
@@ -68,34 +67,7 @@ function freshDir(name: string): string {
 
 // ---- the command line, in process ----------------------------------------------------------
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sink(): { stream: Writable; text: () => string } {
-  const chunks: Buffer[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _enc, cb) {
-      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      cb();
-    },
-  });
-  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
-}
-
-async function run(args: string[]): Promise<Run> {
-  const out = sink();
-  const err = sink();
-  const code = await main(['node', 'rdbmerge', ...args], {
-    stdout: out.stream,
-    stderr: err.stream,
-    stdin: Readable.from([]) as unknown as NodeJS.ReadableStream & AsyncIterable<Uint8Array>,
-    env: {},
-  });
-  return { code, stdout: out.text(), stderr: err.text() };
-}
+const run = (args: string[]): Promise<Run> => runCli(args);
 
 /** Runs a merge that must succeed; returns its report (from --report). */
 async function mergeOk(t: Test, inputs: string[], out: string, args: string[]): Promise<MergeReportJson> {
