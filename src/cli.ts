@@ -13,6 +13,7 @@ import { addOptions, GLOBAL_OPTIONS } from './cli-options.js';
 import type { CliIo, CommandContext, RegisterCommand } from './commands/context.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerMerge } from './commands/merge.js';
+import { registerReplay } from './commands/replay.js';
 import { registerVerify } from './commands/verify.js';
 import { EXIT, exitCodeFor, ToolError } from './errors.js';
 import { abortAllAtomicWrites } from './io/files.js';
@@ -21,7 +22,7 @@ import { createSink, StdoutClosedError } from './io/output.js';
 export type { CliIo } from './commands/context.js';
 
 /** Every working command, in help order. */
-export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify];
+export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify, registerReplay];
 
 function packageVersion(): string {
   for (const rel of ['../../package.json', '../package.json']) {
@@ -147,6 +148,9 @@ export async function main(argv: readonly string[], io: Partial<CliIo> = {}): Pr
   try {
     const r = await Promise.race([run, interrupted]);
     if (r === 'interrupted') {
+      // Let the pipeline see the aborted signal and run its own clean-up (a temp file still being
+      // opened is not registered yet), for a moment; then remove whatever is left.
+      await Promise.race([run.catch(() => undefined), new Promise((res) => setTimeout(res, 3000).unref())]);
       await abortAllAtomicWrites();
       errWrite('rdbmerge: interrupted\n');
       code = EXIT.interrupted;

@@ -10,7 +10,8 @@ import { UsageError, VerifyDiffError } from '../errors.js';
 import type { JsonBytes } from '../format/jsonl.js';
 import type { ConflictPolicy } from '../pipelines/merge.js';
 import { verifyAgainst, type VerifyDifference, type VerifyProgress, type VerifyReport } from '../pipelines/verify.js';
-import { parseDuration } from '../values.js';
+import { parseDuration, parseUri } from '../values.js';
+import { verifyTarget, type VerifyTargetProgress } from '../pipelines/verify-target.js';
 import type { CommandContext, RegisterCommand } from './context.js';
 import { addMergeOptions, targetVersionFrom } from './merge.js';
 
@@ -29,8 +30,10 @@ export const registerVerify: RegisterCommand = (program: Command, ctx: CommandCo
         'printed (missing, extra and different keys; function libraries); exit 10 when there are any.',
     )
     .argument('<INPUT...>', 'the merge inputs: RDB files or directories, in merge order')
-    .requiredOption('--against <FILE>', 'the merged file; repeat for the files of a split (their union is compared)', collect)
-    .option('--ttl-tolerance <DURATION>', 'expiries this far apart still match (e.g. 2s)', '0ms')
+    .option('--against <FILE>', 'the merged file; repeat for the files of a split (their union is compared)', collect)
+    .option('--target <URI>', 'a live server a replay wrote to, read back with DUMP (instead of --against)')
+    .option('--exact', 'with --target: the server holds nothing else (no other key, no other function library)')
+    .option('--ttl-tolerance <DURATION>', 'expiries this far apart still match (default 0ms with --against, 2s with --target)')
     .option('--limit <N>', 'differences listed (all are counted)', '100');
   addMergeOptions(cmd);
   addOptions(cmd, SELECT_OPTIONS);
@@ -45,18 +48,22 @@ export const registerVerify: RegisterCommand = (program: Command, ctx: CommandCo
     const g = globalOptionsFrom(raw);
     const select = sharedOptionsFrom(raw, ctx.startedAt);
     const targetVersion = targetVersionFrom(raw);
-    const ttlTolerance = parseDuration(String(raw['ttlTolerance'] ?? '0ms'), '--ttl-tolerance');
+    const targetText = typeof raw['target'] === 'string' ? raw['target'] : undefined;
+    const against = raw['against'] as string[] | undefined;
+    if ((targetText === undefined) === (against === undefined)) {
+      throw new UsageError('verify: give --against FILE or --target URI (one of them)');
+    }
+    if (raw['exact'] === true && targetText === undefined) throw new UsageError('--exact goes with --target');
+    const ttlTolerance = parseDuration(String(raw['ttlTolerance'] ?? (targetText !== undefined ? '2s' : '0ms')), '--ttl-tolerance');
     if (ttlTolerance < 0) throw new UsageError('--ttl-tolerance: must not be negative');
     const limitText = String(raw['limit'] ?? '100');
     if (!/^\d+$/.test(limitText)) throw new UsageError(`--limit: a number, found ${limitText}`);
-    const against = raw['against'] as string[];
-    const onProgress = (p: VerifyProgress): void => {
+    const onProgress = (p: VerifyProgress | VerifyTargetProgress): void => {
       if (!g.quiet && g.json) ctx.errLine(JSON.stringify({ event: 'progress', ...p }));
     };
-    const report = await verifyAgainst(inputs, {
+    const common = {
       select,
       onConflict: raw['onConflict'] as ConflictPolicy,
-      against,
       ...(targetVersion !== undefined ? { targetVersion } : {}),
       dropUnsupported: raw['dropUnsupported'] === true,
       ttlTolerance,
@@ -64,7 +71,10 @@ export const registerVerify: RegisterCommand = (program: Command, ctx: CommandCo
       limit: Number(limitText),
       onProgress,
       signal: ctx.signal,
-    });
+    };
+    const report: VerifyReport = targetText !== undefined
+      ? await verifyTarget(inputs, { ...common, target: parseUri(targetText, '--target', ctx.io.env), exact: raw['exact'] === true })
+      : await verifyAgainst(inputs, { ...common, against: against! });
     if (g.json) {
       await ctx.out.write(`${JSON.stringify(report)}\n`);
       if (!g.quiet) {

@@ -1,0 +1,175 @@
+/**
+ * `rdbmerge replay INPUT... --target URI [options]`: the keys of RDB files sent to a live server
+ * as pipelined RESTOREs, or written as RESP for `redis-cli --pipe` (`--resp-out FILE`). The work
+ * is src/pipelines/replay.ts; this module wires options, progress and the report (human lines, or
+ * one JSON object with --json; printed too when the run ends with failed or busy keys).
+ */
+import { Option, type Command } from 'commander';
+import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
+import { UsageError } from '../errors.js';
+import type { ConflictPolicy } from '../pipelines/merge.js';
+import {
+  replay, type BusyKeyPolicy, type ReplayProgress, type ReplayReport, type ReportCarrier,
+} from '../pipelines/replay.js';
+import { parseSize, parseUri } from '../values.js';
+import type { CommandContext, RegisterCommand } from './context.js';
+import { targetVersionFrom } from './merge.js';
+
+function positiveInt(raw: unknown, option: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const s = String(raw);
+  if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`${option}: a positive integer, found ${s}`);
+  return Number(s);
+}
+
+function positiveNumber(raw: unknown, option: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const s = String(raw);
+  const n = Number(s);
+  if (!/^\d+(\.\d+)?$/.test(s) || !(n > 0)) throw new UsageError(`${option}: a positive number, found ${s}`);
+  return n;
+}
+
+function isCarrier(e: unknown): e is Error & ReportCarrier {
+  return e instanceof Error && typeof (e as Partial<ReportCarrier>).report === 'object';
+}
+
+export const registerReplay: RegisterCommand = (program: Command, ctx: CommandContext) => {
+  const cmd = program
+    .command('replay')
+    .summary('send the keys of RDB files to a live server (pipelined RESTORE), or write them as RESP')
+    .description(
+      'Sends every key of the inputs to a running server as RESTORE commands, pipelined over several ' +
+        "connections, with payloads built for the server's version (read from INFO). Keys present in " +
+        'several inputs are settled by --on-conflict before anything is sent, exactly as merge does; ' +
+        'keys the server already holds follow --on-busykey. Expiries go as absolute times (ABSTTL) and ' +
+        "LRU/LFU data as IDLETIME/FREQ on Redis 5.0+. A value longer than the server's proto-max-bulk-len " +
+        'is rebuilt with plain commands. --resp-out writes the same commands for redis-cli --pipe.',
+    )
+    .argument('<INPUT...>', 'RDB files or directories (their *.rdb files, in name order); order = conflict order')
+    .option('--target <URI>', 'the server: redis://[user[:password]@]host[:port] or rediss:// (password also from REDISCLI_AUTH)')
+    .option('--resp-out <FILE>', 'write the commands as RESP to FILE (for redis-cli --pipe) instead of sending them; needs --target-version')
+    .addOption(new Option('--on-conflict <POLICY>', 'a key in several inputs (or source dbs mapped together): first, last, or error (exit 9)')
+      .choices(['first', 'last', 'error']).default('error'))
+    .addOption(new Option('--on-busykey <POLICY>', 'a key the target already holds: skip it, replace it, or error (exit 9, nothing written)')
+      .choices(['skip', 'replace', 'error']).default('error'))
+    .option('--target-version <N>', 'RDB version to build payloads for, 6..12 (default: from the target\'s INFO)')
+    .option('--drop-unsupported', 'leave out (and count) what the target version cannot hold, instead of exit 6')
+    .option('--connections <N>', 'connections to the target', '4')
+    .option('--pipeline <DEPTH>', 'commands in flight per connection', '256')
+    .option('--max-rate <KEYS_PER_S>', 'send at most this many keys a second')
+    .option('--proto-max-bulk-len <SIZE>', "the target's proto-max-bulk-len (default: CONFIG GET, else 512mb); longer values are rebuilt");
+  addOptions(cmd, SELECT_OPTIONS);
+  cmd.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  rdbmerge replay dumps/ --target redis://10.0.0.5:6379 --on-conflict last --on-busykey replace\n' +
+      '  REDISCLI_AUTH=secret rdbmerge replay a.rdb b.rdb --target redis://new-host --into-db 0 --json\n' +
+      '  rdbmerge replay dump.rdb --resp-out cmds.resp --target-version 10 && redis-cli --pipe < cmds.resp\n',
+  );
+  cmd.action(async (inputs: string[], _opts: unknown, self: Command) => {
+    const raw = self.optsWithGlobals();
+    const g = globalOptionsFrom(raw);
+    const select = sharedOptionsFrom(raw, ctx.startedAt);
+    const targetVersion = targetVersionFrom(raw);
+    const targetText = typeof raw['target'] === 'string' ? raw['target'] : undefined;
+    const respOut = typeof raw['respOut'] === 'string' ? raw['respOut'] : undefined;
+    if ((targetText === undefined) === (respOut === undefined)) {
+      throw new UsageError('replay: give --target URI or --resp-out FILE (one of them)');
+    }
+    const target = targetText !== undefined ? parseUri(targetText, '--target', ctx.io.env) : undefined;
+    const connections = positiveInt(raw['connections'], '--connections');
+    const pipeline = positiveInt(raw['pipeline'], '--pipeline');
+    const maxRate = positiveNumber(raw['maxRate'], '--max-rate');
+    const bulkText = raw['protoMaxBulkLen'];
+    const protoMaxBulkLen = bulkText === undefined ? undefined : parseSize(String(bulkText), '--proto-max-bulk-len');
+    const progress = progressReporter(ctx, g.json, g.quiet);
+    let report: ReplayReport;
+    try {
+      report = await replay(inputs, {
+        select,
+        onConflict: raw['onConflict'] as ConflictPolicy,
+        onBusykey: raw['onBusykey'] as BusyKeyPolicy,
+        ...(target !== undefined ? { target } : {}),
+        ...(respOut !== undefined ? { respOut } : {}),
+        ...(targetVersion !== undefined ? { targetVersion } : {}),
+        dropUnsupported: raw['dropUnsupported'] === true,
+        ...(connections !== undefined ? { connections } : {}),
+        ...(pipeline !== undefined ? { pipeline } : {}),
+        ...(maxRate !== undefined ? { maxRate } : {}),
+        ...(protoMaxBulkLen !== undefined ? { protoMaxBulkLen } : {}),
+        maxValueSize: g.maxValueSize,
+        onProgress: progress.update,
+        signal: ctx.signal,
+      });
+    } catch (e) {
+      progress.clear();
+      if (isCarrier(e)) await printReport(ctx, e.report, g.json, g.quiet);
+      throw e;
+    }
+    progress.clear();
+    await printReport(ctx, report, g.json, g.quiet);
+    ctx.exitCode = 0;
+  });
+};
+
+async function printReport(ctx: CommandContext, report: ReplayReport, json: boolean, quiet: boolean): Promise<void> {
+  if (json) {
+    await ctx.out.write(`${JSON.stringify(report)}\n`);
+    if (!quiet) {
+      const { failures: _f, busyKeys: _b, inputs: _i, ...numbers } = report;
+      ctx.errLine(JSON.stringify({ event: 'done', ...numbers }));
+    }
+  } else {
+    await ctx.out.write(renderReplay(report));
+  }
+}
+
+function progressReporter(ctx: CommandContext, json: boolean, quiet: boolean) {
+  const tty = !json && !quiet && ctx.isTTY(ctx.io.stderr);
+  let drawn = false;
+  return {
+    update: (p: ReplayProgress): void => {
+      if (quiet) return;
+      if (json) ctx.errLine(JSON.stringify({ event: 'progress', ...p }));
+      else if (tty) {
+        ctx.errRaw(`\r\x1b[2K${p.pass} ${p.source}  ${p.keys.toLocaleString('en-US')} keys  ${(p.t / 1000).toFixed(1)} s`);
+        drawn = true;
+      }
+    },
+    clear: (): void => {
+      if (drawn) ctx.errRaw('\r\x1b[2K');
+      drawn = false;
+    },
+  };
+}
+
+function keyText(k: string | { b64: string }): string {
+  return typeof k === 'string' ? JSON.stringify(k) : `b64:${k.b64}`;
+}
+
+export function renderReplay(r: ReplayReport): string {
+  const n = (x: number): string => x.toLocaleString('en-US');
+  const lines: string[] = [];
+  const where = r.target ?? `${r.respOut ?? '?'} (RESP)`;
+  const server = r.serverVersion !== null ? `, server ${r.serverVersion}` : '';
+  lines.push(`replayed ${r.inputs.length} input(s) into ${where} (RDB ${r.targetVersion}${server}) in ${r.seconds.toFixed(2)} s, ${n(r.keysPerSecond)} keys/s`);
+  const restored = r.respOut !== null ? 'written as RESTORE' : 'restored';
+  lines.push(
+    `  ${n(r.keys)} keys: ${n(r.restored)} ${restored}, ${n(r.replaced)} replaced, ${n(r.rebuilt)} rebuilt, ` +
+      `${n(r.skipped)} skipped${r.skipped > 0 ? ` (${n(r.skippedBusy)} already there, ${n(r.skippedExpired)} expired, ${n(r.skippedUnsupported)} unsupported)` : ''}, ${n(r.failed)} failed`,
+  );
+  lines.push(`  payloads: ${n(r.copied)} copied, ${n(r.converted)} converted${r.fieldTtlsDropped > 0 ? `, ${n(r.fieldTtlsDropped)} lost their field TTLs` : ''}`);
+  if (r.collisionCount > 0) lines.push(`  collisions across inputs: ${n(r.collisionCount)} (policy ${r.policy})`);
+  const f = r.functions;
+  if (f.loaded.length + f.skipped.length + f.dropped.length + f.failed.length > 0) {
+    lines.push(`  functions: ${f.loaded.length} loaded${f.skipped.length ? `, ${f.skipped.length} already there` : ''}${f.dropped.length ? `, ${f.dropped.length} dropped` : ''}${f.failed.length ? `, ${f.failed.length} failed` : ''}`);
+  }
+  for (const x of r.failures.slice(0, 10)) lines.push(`  failed: db ${x.db} ${keyText(x.key)}: ${x.error}`);
+  if (r.failed > 10) lines.push(`  ... ${n(r.failed - Math.min(10, r.failures.length))} more failed (--json lists up to 100)`);
+  for (const b of r.busyKeys.slice(0, 10)) lines.push(`  already on the target: db ${b.db} ${keyText(b.key)}`);
+  if (r.busy > 10) lines.push(`  ... ${n(r.busy - 10)} more already on the target`);
+  for (const x of f.failed) lines.push(`  function library ${x.library} failed: ${x.error}`);
+  lines.push(`  now ${r.nowIso}`);
+  return `${lines.join('\n')}\n`;
+}

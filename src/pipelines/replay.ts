@@ -1,0 +1,999 @@
+/**
+ * `replay`: the keys of RDB files sent to a live server as RESTORE commands (or written as RESP
+ * for `redis-cli --pipe`). A library function: it returns the report or throws typed errors; it
+ * never prints.
+ *
+ * The passes:
+ *  1. merge's own index pass (indexInputs): the same selection, transforms and `--on-conflict`
+ *     settlement as merge, before anything is sent; under `error` a collision stops the run here
+ *     (exit 9, nothing written). Function libraries are settled as merge settles them.
+ *  2. only with `--on-busykey error` and a target that already holds keys in the databases the
+ *     replay writes: pipelined EXISTS for every winner; any hit stops the run (exit 9, nothing
+ *     written). A fresh target skips this pass.
+ *  3. send: each input streamed again; each winner becomes `RESTORE key ttl payload [ABSTTL]
+ *     [IDLETIME n | FREQ n]`, the payload built for the target's RDB version (copied bytes +
+ *     version + CRC-64, converted only where the target cannot load the encoding).
+ *
+ * The window (STYLE.md habit 16): `connections` connections, each with at most `pipeline`
+ * commands and `maxInflightBytes / connections` bytes in flight; a key's commands all go to one
+ * connection, and its reply is paired with it through that connection's FIFO. The producer waits
+ * on a promise that replies resolve, never a sleep loop. `BUSYKEY` is matched on the error code:
+ * under `replace` the key is sent again with REPLACE (DEL first on servers before 3.0), so
+ * `replaced` counts exactly the keys that existed. Expiries go as ABSTTL on 5.0+ (no drift while
+ * queued); older targets get a TTL computed when the command is queued, and keys already expired
+ * then are skipped.
+ *
+ * A value whose payload is longer than the target's `proto-max-bulk-len` is rebuilt with plain
+ * commands (src/redis/rebuild.ts) into a temporary key, checked, given its expiry, and renamed
+ * over the real key (RENAMENX, or RENAME under `replace`): nobody sees half a value. A single
+ * element over the limit cannot be sent at all: the key is reported failed.
+ *
+ * Not yet: cluster targets (MOVED / slot routing), stdin input, checkpoints.
+ */
+import { randomBytes } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  convertForTarget, Crc64, decodeValue, encodeValue, isDropped, isRdbError, payloadForTarget, rdb as C, rdbVersionForServer,
+  targetLoadsType, TYPE_KIND, UnsupportedError,
+} from '../../native-free-parser/index.js';
+import type { KeyRecord, RdbError, Value } from '../../native-free-parser/index.js';
+import type { SharedOptions } from '../cli-options.js';
+import { ConflictError, InterruptedError, NetworkError, PartialFailureError, UsageError } from '../errors.js';
+import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
+import { atomicWrite, type AtomicFile } from '../io/files.js';
+import { readRdbFile } from '../io/rdb-file.js';
+import { keyHash } from '../merge/key-index.js';
+import { openClient, serverInfo, type RespConnection, type ServerInfo } from '../redis/connection.js';
+import { Pool } from '../redis/pool.js';
+import { rebuildCommands } from '../redis/rebuild.js';
+import { CommandWriter, RespError, type Arg, type Reply } from '../redis/resp.js';
+import { redactUri, type RedisUri } from '../values.js';
+import {
+  conflictError, indexInputs, resolveInputs, settleFunctions, settleWinners, type ConflictPolicy, type IndexedInputs,
+  type InputState, type Library, type MergeProgress,
+} from './merge.js';
+
+/** `--on-busykey`: what to do with a key the target already holds. */
+export type BusyKeyPolicy = 'skip' | 'replace' | 'error';
+
+export interface ReplayProgress {
+  pass: 'index' | 'check' | 'send';
+  source: string;
+  keys: number;
+  bytes: number;
+  /** ms since the replay started. */
+  t: number;
+}
+
+export interface ReplayOptions {
+  /** Selection and expiry options (CLI.md's shared options). */
+  select: SharedOptions;
+  /** `--on-conflict`, settled across inputs exactly as merge does. Default 'error'. */
+  onConflict?: ConflictPolicy;
+  /** `--target URI`: the server. Exactly one of `target` and `respOut`. */
+  target?: RedisUri;
+  /** `--resp-out FILE`: write the commands as RESP instead of sending them (needs `targetVersion`). */
+  respOut?: string;
+  /**
+   * `--target-version`: the RDB version payloads are built for (6..12). Default: from the target's
+   * INFO (`redis_version` / `valkey_version`). Required with `respOut`.
+   */
+  targetVersion?: number;
+  /** `--drop-unsupported`: leave out (and count) what the target version cannot hold. Default false. */
+  dropUnsupported?: boolean;
+  /** `--on-busykey`: default 'error' (exit 9 listing the keys). */
+  onBusykey?: BusyKeyPolicy;
+  /** `--connections N`: default 4. */
+  connections?: number;
+  /** `--pipeline DEPTH`: commands in flight per connection, at most. Default 256. */
+  pipeline?: number;
+  /** Bytes in flight over all connections, at most (one bigger command still goes alone). Default 64 MiB. */
+  maxInflightBytes?: number;
+  /**
+   * How `onBusykey: 'replace'` learns which keys it replaced: 'upfront' sends EXISTS before each
+   * RESTORE ... REPLACE; 'retry' sends plain RESTOREs and resends with REPLACE after BUSYKEY (no
+   * extra command, but a busy key's payload goes twice). Default 'auto': upfront when the target
+   * holds keys in the databases written, else retry.
+   */
+  replaceStrategy?: 'auto' | 'upfront' | 'retry';
+  /** `--max-rate KEYS_PER_S`: pace the keys sent. Default: no limit. */
+  maxRate?: number;
+  /** `--proto-max-bulk-len SIZE`: overrides the target's CONFIG GET value (default 512 MiB when unknown). */
+  protoMaxBulkLen?: number;
+  /** `--max-value-size` in bytes. Default 512 MiB. */
+  maxValueSize?: number;
+  /** Failed and busy keys listed in the report (all are counted). Default 100. */
+  maxListed?: number;
+  /** Default 10,000 ms. */
+  connectTimeoutMs?: number;
+  /** A connection with replies due and nothing received for this long fails. Default 120,000 ms. */
+  replyTimeoutMs?: number;
+  onProgress?: (p: ReplayProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface KeyFailure {
+  db: number;
+  key: JsonBytes;
+  error: string;
+}
+
+export interface ReplayReport {
+  command: 'replay';
+  /** The target URI without its password, or null with `respOut`. */
+  target: string | null;
+  respOut: string | null;
+  /** `redis_version` / `valkey_version` of the target (null with `respOut`). */
+  serverVersion: string | null;
+  targetVersion: number;
+  protoMaxBulkLen: number;
+  now: number;
+  nowIso: string;
+  policy: ConflictPolicy;
+  onBusykey: BusyKeyPolicy;
+  connections: number;
+  pipeline: number;
+  inputs: Array<{ file: string; rdbVersion: number; keysRead: number; keysSelected: number; collisionsLost: number; expiryShift: number }>;
+  collisionCount: number;
+  /** Winners: the keys the replay tried to write. */
+  keys: number;
+  /** Created by RESTORE. */
+  restored: number;
+  /** Existed on the target and were overwritten by RESTORE (`--on-busykey replace`). */
+  replaced: number;
+  /** Written with plain commands because their payload exceeds proto-max-bulk-len. */
+  rebuilt: number;
+  /** skippedBusy + skippedExpired + skippedUnsupported. */
+  skipped: number;
+  /** Existed on the target and were left alone (`--on-busykey skip`). */
+  skippedBusy: number;
+  /** Expired before they could be sent. */
+  skippedExpired: number;
+  /** The target version cannot hold them (`--drop-unsupported`). */
+  skippedUnsupported: number;
+  failed: number;
+  /** The first failures (up to maxListed). */
+  failures: KeyFailure[];
+  /** Keys found on the target under `--on-busykey error`. */
+  busy: number;
+  busyKeys: Array<{ db: number; key: JsonBytes }>;
+  /** Payloads sent with the source bytes as they were / converted for the target version. */
+  copied: number;
+  converted: number;
+  /** Hash keys whose field TTLs the target version cannot hold (dropped, fields kept). */
+  fieldTtlsDropped: number;
+  functions: { loaded: string[]; skipped: string[]; dropped: string[]; failed: Array<{ library: string; error: string }> };
+  /** Bytes of commands sent (or written). */
+  bytesSent: number;
+  seconds: number;
+  keysPerSecond: number;
+}
+
+/** A replay stopped by failures or busy keys: carries the report of what was done. */
+export interface ReportCarrier {
+  report: ReplayReport;
+}
+
+/** Some keys failed, the others were written (exit 11); `report` says which. */
+export class ReplayPartialFailure extends PartialFailureError implements ReportCarrier {
+  constructor(message: string, readonly report: ReplayReport, hint?: string) {
+    super(message, hint);
+  }
+}
+
+/** `--on-busykey error` found keys on the target (exit 9); `report` lists them. */
+export class ReplayBusyKeys extends ConflictError implements ReportCarrier {
+  constructor(message: string, readonly report: ReplayReport, hint?: string) {
+    super(message, hint);
+  }
+}
+
+const KIND_HASH_TTL = new Set([C.TYPE_HASH_METADATA_PRE_GA, C.TYPE_HASH_LISTPACK_EX_PRE_GA, C.TYPE_HASH_METADATA, C.TYPE_HASH_LISTPACK_EX]);
+
+/** Error codes after which nothing more can succeed: the run stops (exit 8). */
+const FATAL_CODES = new Set([
+  'NOAUTH', 'WRONGPASS', 'NOPERM', 'OOM', 'READONLY', 'MOVED', 'ASK', 'CLUSTERDOWN', 'TRYAGAIN', 'LOADING',
+  'MISCONF', 'MASTERDOWN', 'NOREPLICAS', 'CROSSSLOT', 'BUSY', 'EXECABORT',
+]);
+
+const DEFAULT_CONNECTIONS = 4;
+const DEFAULT_PIPELINE = 256;
+const DEFAULT_INFLIGHT_BYTES = 64 * 1024 * 1024;
+const DEFAULT_BULK = 512 * 1024 * 1024;
+const PROGRESS_EVERY = 65536;
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw new InterruptedError();
+}
+
+/** major * 100 + minor of a version string ("7.0.15" → 700); 0 when unparseable. */
+function versionNumber(v: string): number {
+  const m = /^(\d+)\.(\d+)/.exec(v);
+  return m === null ? 0 : Number(m[1]) * 100 + Number(m[2]);
+}
+
+/** Shifts the field TTLs of a hash-with-field-expiry value, as merge does; null when it has none. */
+function shiftFieldTtls(rec: KeyRecord, shift: number, valkey: boolean): KeyRecord | null {
+  const v = decodeValue(rec.type, rec.payload, { offset: rec.valueOffset, valkey });
+  if (v.type !== 'hash' || v.fieldExpireAt === undefined || v.fieldExpireAt.length === 0) return null;
+  v.fieldExpireAt = v.fieldExpireAt.map(([f, t]) => [f, Math.max(1, t + shift)]);
+  const enc = encodeValue(v, 12, { dropUnsupported: false, key: rec.key });
+  if (isDropped(enc)) return null;
+  return { ...rec, type: enc.type, payload: enc.payload };
+}
+
+/** Per-key state carried through a connection's FIFO with its RESTORE. */
+interface RestoreCtx {
+  run: Replayer;
+  conn: RespConnection;
+  db: number;
+  key: Uint8Array;
+  args: Arg[];
+  /** Sent again after BUSYKEY (under replace). */
+  again: boolean;
+}
+
+/** Per-rebuild state: the first error of its commands. */
+interface RebuildCtx {
+  error: string | null;
+}
+
+function onSelect(r: Reply, run: Replayer): void {
+  if (r instanceof RespError) run.fatalReply('SELECT', r);
+}
+
+function onRestore(r: Reply, ctx: RestoreCtx): void {
+  const run = ctx.run;
+  if (!(r instanceof RespError)) {
+    if (ctx.again) run.report.replaced++;
+    else run.report.restored++;
+    return;
+  }
+  if (r.code === 'BUSYKEY' && !ctx.again) {
+    run.busyKey(ctx);
+    return;
+  }
+  if (FATAL_CODES.has(r.code)) {
+    run.fatalReply('RESTORE', r);
+    return;
+  }
+  run.keyFailed(ctx.db, ctx.key, r.message);
+}
+
+function onExists(r: Reply, ctx: { run: Replayer; db: number; key: Uint8Array }): void {
+  if (r instanceof RespError) ctx.run.fatalReply('EXISTS', r);
+  else if (r === 1) ctx.run.busyFound(ctx.db, ctx.key);
+}
+
+function onThere(r: Reply, ctx: RestoreCtx): void {
+  if (r instanceof RespError) ctx.run.fatalReply('EXISTS', r);
+  else ctx.again = r === 1;
+}
+
+function onIgnore(): void {
+  // DEL before a RESTORE without REPLACE (servers before 3.0): whatever it says, RESTORE decides
+}
+
+function onRebuildStep(r: Reply, ctx: RebuildCtx): void {
+  if (r instanceof RespError && ctx.error === null) ctx.error = r.message;
+}
+
+/** One replay run: the state shared by the passes and the reply handlers. */
+class Replayer {
+  fatal: NetworkError | null = null;
+  readonly busyList: Array<{ db: number; key: JsonBytes }> = [];
+  private readonly maxListed: number;
+  private readonly runId = randomBytes(6).toString('hex');
+  private tmpSeq = 0;
+
+  // Target features.
+  version = 12;
+  absTtl = true;
+  lruFreq = true;
+  replaceFlag = true;
+  /**
+   * `--on-busykey replace` on a target that holds keys in the databases written: REPLACE from the
+   * start (with EXISTS before it, to count what it replaced) instead of a second RESTORE after
+   * each BUSYKEY, which would send every payload twice.
+   */
+  replaceUpfront = false;
+  maxBulk = DEFAULT_BULK;
+
+  // Live mode.
+  pool: Pool | null = null;
+  // File mode.
+  file: AtomicFile | null = null;
+  writer: CommandWriter | null = null;
+  fileDb = -1;
+
+  constructor(readonly opts: ReplayOptions, readonly report: ReplayReport) {
+    this.maxListed = opts.maxListed ?? 100;
+  }
+
+  fatalReply(command: string, r: RespError): void {
+    this.fatal ??= new NetworkError(
+      `the target refused ${command}: ${r.code}${r.code === 'ERR' ? ` ${r.message.slice(4, 200)}` : ''}`,
+      r.code === 'OOM' ? 'the target is out of memory (maxmemory)' : r.code === 'MOVED' || r.code === 'ASK' ? 'the target is a cluster node: cluster replay is not supported yet' : undefined,
+    );
+  }
+
+  keyFailed(db: number, key: Uint8Array, error: string): void {
+    this.report.failed++;
+    if (this.report.failures.length < this.maxListed) this.report.failures.push({ db, key: jsonBytes(key), error });
+  }
+
+  busyFound(db: number, key: Uint8Array): void {
+    this.report.busy++;
+    if (this.busyList.length < this.maxListed) this.busyList.push({ db, key: jsonBytes(key) });
+  }
+
+  /** BUSYKEY for a RESTORE sent without REPLACE. */
+  busyKey(ctx: RestoreCtx): void {
+    const policy = this.opts.onBusykey ?? 'error';
+    if (policy === 'skip') {
+      this.report.skippedBusy++;
+      return;
+    }
+    if (policy === 'error') {
+      this.busyFound(ctx.db, ctx.key);
+      return;
+    }
+    // replace: again on the same connection (the key's commands stay in order there).
+    ctx.again = true;
+    const c = ctx.conn;
+    if (c.failure !== null) return;
+    // Other keys' SELECTs may have followed on this connection since.
+    this.selected(c, ctx.db);
+    if (this.replaceFlag) {
+      ctx.args.push('REPLACE');
+    } else {
+      c.send(['DEL', ctx.key], onIgnore, null);
+    }
+    this.report.bytesSent += c.send(ctx.args, onRestore, ctx);
+  }
+
+  tmpKey(): string {
+    return `rdbmerge:rebuild:${this.runId}:${this.tmpSeq++}`;
+  }
+
+  checkFatal(): void {
+    if (this.fatal !== null) throw this.fatal;
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
+
+  /** A connection with room for `bytes`, its database selected. */
+  connFor(db: number, bytes: number): RespConnection | Promise<RespConnection> {
+    const pool = this.pool!;
+    const c = pool.pick(bytes);
+    if (c !== null) return this.selected(c, db);
+    return pool.room(bytes).then((x) => this.selected(x, db));
+  }
+
+  selected(c: RespConnection, db: number): RespConnection {
+    if (c.db !== db) {
+      this.report.bytesSent += c.send(['SELECT', db], onSelect, this);
+      c.db = db;
+    }
+    return c;
+  }
+
+  /** File mode: appends a command (SELECT first when the database changes). */
+  writeCmd(db: number, args: readonly Arg[]): void {
+    const w = this.writer!;
+    if (db !== this.fileDb) {
+      this.report.bytesSent += w.command(['SELECT', db]);
+      this.fileDb = db;
+    }
+    this.report.bytesSent += w.command(args);
+  }
+
+  /** File mode: hands the buffered commands to the file once there is a MiB of them. */
+  flushFile(): void | Promise<void> {
+    if (this.writer!.pendingBytes >= 1 << 20) return this.drainFile();
+    return undefined;
+  }
+
+  async drainFile(): Promise<void> {
+    for (const p of this.writer!.take()) await this.file!.write(p);
+  }
+
+  /** Sends (or writes) one winner. Returns a promise only when it has to wait. */
+  key(st: InputState, k: KeyRecord): void | Promise<void> {
+    const rep = this.report;
+    rep.keys++;
+    let ttl = 0;
+    if (k.expireAt >= 0) {
+      const now = Date.now();
+      if (k.expireAt <= now) {
+        rep.skippedExpired++;
+        return;
+      }
+      ttl = this.absTtl ? k.expireAt : k.expireAt - now;
+    }
+    const valkey = st.magic === 'VALKEY';
+    let rec: KeyRecord = k;
+    const shift = st.report.expiryShift;
+    if (shift !== 0 && KIND_HASH_TTL.has(k.type)) rec = shiftFieldTtls(k, shift, valkey) ?? k;
+    const recValkey = valkey && rec === k;
+    let dump: Uint8Array | Uint8Array[];
+    let dumpLen: number;
+    if (targetLoadsType(rec.type, this.version, recValkey)) {
+      // The fast path: the value's bytes as they are, framed in place (no copy of the value).
+      dump = copiedPayload(rec.type, rec.payload, this.version);
+      dumpLen = rec.payload.length + 11;
+      rep.copied++;
+    } else {
+      let res;
+      try {
+        res = payloadForTarget(rec, this.version, { dropUnsupported: this.opts.dropUnsupported === true, valkey: recValkey });
+      } catch (e) {
+        if (isRdbError(e) && e.source === '') e.setSource(st.path);
+        throw e;
+      }
+      if ('dropped' in res) {
+        rep.skippedUnsupported++;
+        return;
+      }
+      rep.converted++;
+      if (res.fieldTtlsDropped !== undefined) rep.fieldTtlsDropped++;
+      dump = res.dump;
+      dumpLen = res.dump.length;
+    }
+    if (dumpLen > this.maxBulk) return this.rebuild(k, rec, recValkey);
+
+    const args: Arg[] = ['RESTORE', k.key, ttl, dump];
+    if (this.absTtl && k.expireAt >= 0) args.push('ABSTTL');
+    if (this.lruFreq) {
+      if (k.freq >= 0) args.push('FREQ', k.freq);
+      else if (k.idle >= 0) args.push('IDLETIME', k.idle);
+    }
+    if (this.writer !== null) {
+      if ((this.opts.onBusykey ?? 'error') === 'replace') {
+        if (this.replaceFlag) args.push('REPLACE');
+        else this.writeCmd(k.db, ['DEL', k.key]);
+      }
+      rep.restored++;
+      this.writeCmd(k.db, args);
+      return this.flushFile();
+    }
+    // Size of the command, roughly: the payload dominates.
+    const size = dumpLen + k.key.length + 64;
+    const c = this.connFor(k.db, size);
+    if (c instanceof Promise) return c.then((conn) => this.restore(conn, k, args));
+    this.restore(c, k, args);
+    return undefined;
+  }
+
+  private restore(c: RespConnection, k: KeyRecord, args: Arg[]): void {
+    const ctx: RestoreCtx = { run: this, conn: c, db: k.db, key: k.key, args, again: false };
+    if (this.replaceUpfront) {
+      // EXISTS (or the DEL that stands for REPLACE before 3.0) answers first: replaced or new.
+      if (this.replaceFlag) {
+        this.report.bytesSent += c.send(['EXISTS', k.key], onThere, ctx);
+        args.push('REPLACE');
+      } else {
+        this.report.bytesSent += c.send(['DEL', k.key], onThere, ctx);
+      }
+    }
+    this.report.bytesSent += c.send(args, onRestore, ctx);
+  }
+
+  /** Pass 2: EXISTS for a winner (one that will be sent: not already expired). */
+  exists(k: KeyRecord): void | Promise<void> {
+    if (k.expireAt >= 0 && k.expireAt <= Date.now()) return;
+    const c = this.connFor(k.db, k.key.length + 32);
+    const ctx = { run: this, db: k.db, key: k.key };
+    if (c instanceof Promise) {
+      return c.then((conn) => {
+        this.report.bytesSent += conn.send(['EXISTS', k.key], onExists, ctx);
+      });
+    }
+    this.report.bytesSent += c.send(['EXISTS', k.key], onExists, ctx);
+    return undefined;
+  }
+
+  /**
+   * A value too long for one RESTORE: built with plain commands into a temporary key, which is
+   * renamed over the key once every command succeeded.
+   */
+  private async rebuild(k: KeyRecord, rec: KeyRecord, valkey: boolean): Promise<void> {
+    const rep = this.report;
+    let v: Value = decodeValue(rec.type, rec.payload, { offset: rec.valueOffset, valkey });
+    if (v.type === 'hash' && v.fieldExpireAt !== undefined && this.version < 12) {
+      // payloadForTarget already dropped them (--drop-unsupported) or threw.
+      v = { type: 'hash', value: v.value };
+    }
+    const tmp = this.tmpKey();
+    const plan = rebuildCommands(v, Buffer.from(tmp), { maxBulk: this.maxBulk, targetVersion: this.version });
+    if ('error' in plan) {
+      this.keyFailed(k.db, k.key, plan.error);
+      return;
+    }
+    const policy = this.opts.onBusykey ?? 'error';
+    if (this.writer !== null) {
+      this.writeCmd(k.db, ['DEL', tmp]);
+      for (const cmd of plan.commands) {
+        this.writeCmd(k.db, cmd);
+        const p = this.flushFile();
+        if (p !== undefined) await p;
+      }
+      if (k.expireAt >= 0) this.writeCmd(k.db, ['PEXPIREAT', tmp, k.expireAt]);
+      this.writeCmd(k.db, [policy === 'replace' ? 'RENAME' : 'RENAMENX', tmp, k.key]);
+      this.writeCmd(k.db, ['DEL', tmp]);
+      rep.rebuilt++;
+      return this.flushFile();
+    }
+    const pool = this.pool!;
+    // Every command of this key on one connection, in order, through the same window. Replies to
+    // other keys may SELECT another database on it between our awaits (a BUSYKEY retry), so each
+    // command re-selects the key's database first when needed.
+    const c = await this.connFor(k.db, 1024);
+    const send = (args: readonly Arg[]): void => {
+      this.selected(c, k.db);
+      rep.bytesSent += c.send(args, onRebuildStep, ctx);
+    };
+    const call = (args: readonly Arg[]): Promise<Reply> => {
+      this.selected(c, k.db);
+      return c.call(args);
+    };
+    const ctx: RebuildCtx = { error: null };
+    send(['DEL', tmp]);
+    for (const cmd of plan.commands) {
+      if (!c.roomFor(pool.depth, pool.budget)) await c.whenBelow(pool.depth, pool.budget);
+      this.checkFatal();
+      send(cmd);
+    }
+    if (k.expireAt >= 0) send(['PEXPIREAT', tmp, k.expireAt]);
+    // The reply to EXISTS comes after every reply before it: the value is complete (or failed).
+    const there = await call(['EXISTS', tmp]);
+    if (ctx.error !== null || there !== 1) {
+      await call(['DEL', tmp]);
+      if (k.expireAt >= 0 && k.expireAt <= Date.now()) rep.skippedExpired++;
+      else this.keyFailed(k.db, k.key, ctx.error ?? 'the rebuilt value is not there');
+      return;
+    }
+    const renamed = await call(['RENAMENX', tmp, k.key]);
+    if (renamed instanceof RespError) {
+      await call(['DEL', tmp]);
+      if (FATAL_CODES.has(renamed.code)) this.fatalReply('RENAMENX', renamed);
+      else this.keyFailed(k.db, k.key, renamed.message);
+      return;
+    }
+    if (renamed === 1) {
+      rep.rebuilt++;
+      return;
+    }
+    // The key exists.
+    if (policy === 'replace') {
+      const r = await call(['RENAME', tmp, k.key]);
+      if (r instanceof RespError) {
+        await call(['DEL', tmp]);
+        this.keyFailed(k.db, k.key, r.message);
+      } else {
+        rep.rebuilt++;
+      }
+      return;
+    }
+    await call(['DEL', tmp]);
+    if (policy === 'skip') rep.skippedBusy++;
+    else this.busyFound(k.db, k.key);
+  }
+}
+
+/**
+ * Every winner of the index, input by input in file order: `fn` gets the input and the selected
+ * record (target db, shifted expiry); a returned promise is awaited before the next record.
+ */
+export async function eachWinner<P extends string>(
+  ix: IndexedInputs,
+  maxValueSize: number,
+  pass: P,
+  t0: number,
+  opts: { signal?: AbortSignal; onProgress?: (p: { pass: P; source: string; keys: number; bytes: number; t: number }) => void },
+  fn: (st: InputState, k: KeyRecord) => void | Promise<void>,
+): Promise<void> {
+  const { index, inputs, fetchKey, newSelector } = ix;
+  for (const st of inputs) {
+    const selector = newSelector(st);
+    let keys = 0;
+    let lastProgress = 0;
+    for await (const batch of readRdbFile(st.path, { maxValueSize, verifyChecksum: false })) {
+      checkAbort(opts.signal);
+      for (const r of batch) {
+        if (r.kind === 'aux') {
+          selector.aux(r.key, r.value);
+          continue;
+        }
+        if (r.kind === 'eof') {
+          opts.onProgress?.({ pass, source: st.path, keys, bytes: r.size, t: Date.now() - t0 });
+          continue;
+        }
+        if (r.kind !== 'key') continue;
+        keys++;
+        const k = selector(r);
+        if (k === null) continue;
+        let win = index.isWinnerSync(k.db, keyHash(k.db, k.key), st.index, r.offset);
+        if (typeof win === 'number') win = await index.isWinner(k.db, k.key, st.index, r.offset, fetchKey);
+        if (!win) continue;
+        const p = fn(st, k);
+        if (p !== undefined) await p;
+        if (keys - lastProgress >= PROGRESS_EVERY && opts.onProgress) {
+          lastProgress = keys;
+          opts.onProgress({ pass, source: st.path, keys, bytes: r.offset, t: Date.now() - t0 });
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Replays `inputArgs` (files or directories) into `opts.target`, or as RESP into `opts.respOut`.
+ * @returns the report when every key was written or skipped by policy
+ * @throws UsageError for bad options; NetworkError (exit 8) for an unreachable target, a refused
+ *   AUTH, or a server error that stops the run; ConflictError (exit 9) for collisions across
+ *   inputs under `--on-conflict error` or keys on the target under `--on-busykey error`
+ *   (ReplayBusyKeys, with the report); ReplayPartialFailure (exit 11) when some keys failed and
+ *   others were written; the codec's RdbError for a bad input (UnsupportedError when the target
+ *   version cannot hold a value and `dropUnsupported` is off); InterruptedError
+ */
+export async function replay(inputArgs: readonly string[], opts: ReplayOptions): Promise<ReplayReport> {
+  const t0 = Date.now();
+  const sel = opts.select;
+  const policy = opts.onConflict ?? 'error';
+  const busyPolicy = opts.onBusykey ?? 'error';
+  const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
+  const nConn = opts.connections ?? DEFAULT_CONNECTIONS;
+  const depth = opts.pipeline ?? DEFAULT_PIPELINE;
+  const budget = opts.maxInflightBytes ?? DEFAULT_INFLIGHT_BYTES;
+
+  if ((opts.target === undefined) === (opts.respOut === undefined)) {
+    throw new UsageError('replay: give --target URI or --resp-out FILE (one of them)');
+  }
+  if (opts.respOut !== undefined && opts.targetVersion === undefined) {
+    throw new UsageError('--resp-out needs --target-version: there is no server to ask', 'e.g. --target-version 10 for Redis 7.0');
+  }
+  if (opts.targetVersion !== undefined && (!Number.isInteger(opts.targetVersion) || opts.targetVersion < 6 || opts.targetVersion > 12)) {
+    throw new UsageError(`--target-version: a version from 6 to 12, not ${opts.targetVersion}`);
+  }
+  if (!Number.isInteger(nConn) || nConn < 1 || nConn > 256) throw new UsageError('--connections: 1 to 256');
+  if (!Number.isInteger(depth) || depth < 1) throw new UsageError('--pipeline: at least 1');
+  if (opts.maxRate !== undefined && !(opts.maxRate > 0)) throw new UsageError('--max-rate: a positive number of keys per second');
+  if (opts.protoMaxBulkLen !== undefined && !(opts.protoMaxBulkLen >= 1024)) throw new UsageError('--proto-max-bulk-len: at least 1kb');
+  const paths = await resolveInputs('replay', inputArgs, sel);
+
+  const report: ReplayReport = {
+    command: 'replay',
+    target: opts.target !== undefined ? redactUri(opts.target) : null,
+    respOut: opts.respOut ?? null,
+    serverVersion: null,
+    targetVersion: 0,
+    protoMaxBulkLen: 0,
+    now: sel.now,
+    nowIso: new Date(sel.now).toISOString(),
+    policy,
+    onBusykey: busyPolicy,
+    connections: opts.respOut !== undefined ? 0 : nConn,
+    pipeline: depth,
+    inputs: [],
+    collisionCount: 0,
+    keys: 0,
+    restored: 0,
+    replaced: 0,
+    rebuilt: 0,
+    skipped: 0,
+    skippedBusy: 0,
+    skippedExpired: 0,
+    skippedUnsupported: 0,
+    failed: 0,
+    failures: [],
+    busy: 0,
+    busyKeys: [],
+    copied: 0,
+    converted: 0,
+    fieldTtlsDropped: 0,
+    functions: { loaded: [], skipped: [], dropped: [], failed: [] },
+    bytesSent: 0,
+    seconds: 0,
+    keysPerSecond: 0,
+  };
+  const run = new Replayer(opts, report);
+
+  // ---- the target first: a wrong password should not wait for the index pass --------------
+  let control: RespConnection | null = null;
+  let info: ServerInfo | null = null;
+  const connOpts = {
+    ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+    ...(opts.replyTimeoutMs !== undefined ? { replyTimeoutMs: opts.replyTimeoutMs } : {}),
+  };
+  let ix: IndexedInputs | null = null;
+  try {
+    if (opts.target !== undefined) {
+      control = await openClient(opts.target, connOpts);
+      info = await serverInfo(control);
+      report.serverVersion = info.version;
+      if (info.mode === 'cluster') {
+        throw new UsageError(`${redactUri(opts.target)} is a cluster node: replay into a cluster is not supported yet`, 'merge with --split-slots and load each shard, or replay into a standalone server');
+      }
+      const serverRdb = rdbVersionForServer(info.version, info.valkey);
+      if (serverRdb === undefined) {
+        throw new NetworkError(`${redactUri(opts.target)}: cannot tell the server version from INFO (${JSON.stringify(info.version)})`, 'give --target-version');
+      }
+      // Valkey 9 (RDB 80) restores Redis payloads up to the 7.2 layout.
+      const loads = serverRdb >= 80 ? 11 : Math.min(serverRdb, 12);
+      if (opts.targetVersion !== undefined && opts.targetVersion > loads) {
+        throw new UsageError(`--target-version ${opts.targetVersion}: ${redactUri(opts.target)} runs ${info.valkey ? 'valkey' : 'redis'} ${info.version}, which restores payloads up to RDB ${loads}`);
+      }
+      if (loads < 6) {
+        throw new UsageError(`${redactUri(opts.target)} runs redis ${info.version}: RESTORE needs Redis 2.6 or later`);
+      }
+      run.version = opts.targetVersion ?? loads;
+      const vn = info.valkey ? 9999 : versionNumber(info.version);
+      run.absTtl = vn >= 500;
+      run.lruFreq = vn >= 500;
+      run.replaceFlag = vn >= 300;
+      run.maxBulk = opts.protoMaxBulkLen ?? info.protoMaxBulkLen ?? DEFAULT_BULK;
+    } else {
+      run.version = opts.targetVersion!;
+      run.absTtl = run.version >= 9;
+      run.lruFreq = run.version >= 9;
+      run.replaceFlag = run.version >= 7;
+      run.maxBulk = opts.protoMaxBulkLen ?? DEFAULT_BULK;
+    }
+    report.targetVersion = run.version;
+    report.protoMaxBulkLen = run.maxBulk;
+
+    // ---- pass 1: merge's index pass ---------------------------------------------------------
+    const progress = opts.onProgress;
+    // A value the target cannot hold stops the run (exit 6) before anything is sent: found in
+    // pass 1 by converting, for the types where conversion can fail, what the target cannot load.
+    let unsupported: RdbError | null = null;
+    // The input being indexed, for the error's file name: progress events name it, and the one
+    // at its end (bytes = its size) means the next input comes.
+    const sizes = await Promise.all(paths.map(async (p) => (await stat(p)).size));
+    let indexing = 0;
+    const observe = (rec: KeyRecord, valkey: boolean): boolean => {
+      if (unsupported === null && opts.dropUnsupported !== true) {
+        const e = unsupportedAt(rec, run.version, valkey);
+        if (e !== null) unsupported = e.setSource(paths[indexing] ?? '');
+      }
+      return false; // an observer only: every winner stays in the index
+    };
+    ix = await indexInputs(paths, {
+      select: sel,
+      onConflict: policy,
+      maxValueSize,
+      leftOut: observe,
+      onProgress: (p: MergeProgress) => {
+        const i = paths.indexOf(p.source);
+        if (i >= 0) indexing = p.bytes >= sizes[i]! ? i + 1 : i;
+        progress?.({ ...p, pass: 'index' });
+      },
+      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+      t0,
+    });
+    report.collisionCount = ix.collisionCount;
+    if (unsupported !== null) throw unsupported;
+    const fn = settleFunctions(ix.libraries, policy, paths);
+    if (policy === 'error' && (ix.collisionCount > 0 || fn.conflicts.length > 0)) {
+      throw conflictError(ix, fn.conflicts, 'nothing sent');
+    }
+    settleWinners(ix, policy === 'last' ? 'last' : 'first');
+    const fillInputs = (): void => {
+      report.inputs = ix!.inputs.map(({ report: r }) => ({
+        file: r.file, rdbVersion: r.rdbVersion, keysRead: r.keysRead, keysSelected: r.keysSelected,
+        collisionsLost: r.collisionsLost, expiryShift: r.expiryShift,
+      }));
+    };
+    fillInputs();
+
+    // ---- functions: what the target can take ------------------------------------------------
+    let libs: Library[] = fn.kept;
+    if (libs.length > 0 && run.version < 10) {
+      if (opts.dropUnsupported !== true) {
+        throw new UnsupportedError({
+          offset: 0,
+          expected: `a target of RDB 10 (Redis 7.0) or later for function libraries (${libs.map((l) => l.library).join(', ')}); the target is RDB ${run.version}`,
+          hint: 'add --drop-unsupported to leave them out',
+        });
+      }
+      report.functions.dropped = libs.map((l) => l.library);
+      libs = [];
+    }
+
+    // ---- live: open the other connections ----------------------------------------------------
+    if (opts.target !== undefined) {
+      // The first connection sat idle through the index pass: a server `timeout` may have closed it.
+      if (control!.failure !== null) {
+        control!.close();
+        control = await openClient(opts.target, connOpts);
+      }
+      const conns: RespConnection[] = [control!];
+      control = null;
+      try {
+        for (let i = 1; i < nConn; i++) conns.push(await openClient(opts.target, connOpts));
+      } catch (e) {
+        for (const c of conns) c.close();
+        throw e;
+      }
+      run.pool = new Pool(conns, depth, Math.max(1, Math.floor(budget / nConn)));
+    } else {
+      run.file = await atomicWrite(opts.respOut!);
+      run.writer = new CommandWriter();
+    }
+
+    // ---- pass 2 (--on-busykey error, target not empty): nothing is written if a key exists ---
+    const existing: Library[] = [];
+    if (run.pool !== null && busyPolicy !== 'replace') {
+      for (const l of libs) {
+        if (await libraryExists(run.pool.conns[0]!, l.library)) existing.push(l);
+      }
+      if (busyPolicy === 'skip') {
+        report.functions.skipped = existing.map((l) => l.library);
+        libs = libs.filter((l) => !existing.includes(l));
+      }
+    }
+    let occupied = false;
+    if (run.pool !== null) {
+      const dbs = new Set<number>();
+      ix.index.forEach((s) => dbs.add(ix!.index.dbOf(s)));
+      occupied = [...dbs].some((d) => (info!.keyspace.get(d) ?? 0) > 0);
+      const strategy = opts.replaceStrategy ?? 'auto';
+      run.replaceUpfront = busyPolicy === 'replace' && (strategy === 'upfront' || (strategy === 'auto' && occupied));
+    }
+    if (run.pool !== null && busyPolicy === 'error') {
+      if (occupied) {
+        await eachWinner(ix, maxValueSize, 'check', t0, opts, (_st, k) => {
+          run.checkFatal();
+          return run.exists(k);
+        });
+        await run.pool.idle();
+        run.checkFatal();
+      }
+      if (report.busy > 0 || existing.length > 0) {
+        report.busyKeys = run.busyList;
+        finish(report, t0);
+        const list = run.busyList.slice(0, 20).map((b) => `db ${b.db} ${typeof b.key === 'string' ? JSON.stringify(b.key) : `b64:${b.key.b64}`}`);
+        const fl = existing.map((l) => `function library ${l.library}`);
+        throw new ReplayBusyKeys(
+          `${report.busy} key(s)${existing.length > 0 ? ` and ${existing.length} function librar${existing.length === 1 ? 'y' : 'ies'}` : ''} already on the target (--on-busykey error); nothing written:\n  ${[...list, ...fl].join('\n  ')}${report.busy > 20 ? `\n  ... (${report.busy - 20} more)` : ''}`,
+          report,
+          'choose --on-busykey skip or replace, or replay into an empty server',
+        );
+      }
+    }
+
+    // ---- functions ---------------------------------------------------------------------------
+    for (const l of libs) {
+      const args: Arg[] = busyPolicy === 'replace' ? ['FUNCTION', 'LOAD', 'REPLACE', l.code] : ['FUNCTION', 'LOAD', l.code];
+      if (run.writer !== null) {
+        run.writeCmd(0, args);
+        report.functions.loaded.push(l.library);
+        continue;
+      }
+      const r = await run.pool!.conns[0]!.call(args);
+      if (r instanceof RespError) {
+        if (FATAL_CODES.has(r.code)) run.fatalReply('FUNCTION LOAD', r);
+        run.checkFatal();
+        report.functions.failed.push({ library: l.library, error: r.message });
+      } else {
+        report.functions.loaded.push(l.library);
+      }
+    }
+
+    // ---- pass 3: send -----------------------------------------------------------------------
+    const rate = opts.maxRate;
+    const paceStart = performance.now();
+    let paced = 0;
+    const pace = async (): Promise<void> => {
+      // Keys are let through at `rate` a second; a timer resolves the wait, no polling.
+      const due = paceStart + (paced * 1000) / rate!;
+      paced++;
+      const wait = due - performance.now();
+      if (wait > 1) {
+        run.pool?.conns.forEach((c) => c.flush());
+        await delay(wait);
+      }
+    };
+    await eachWinner(ix, maxValueSize, 'send', t0, opts, (st, k) => {
+      run.checkFatal();
+      if (rate !== undefined) return pace().then(() => run.key(st, k));
+      return run.key(st, k);
+    });
+    if (run.pool !== null) {
+      await run.pool.idle();
+      run.checkFatal();
+    } else {
+      await run.drainFile();
+      checkAbort(opts.signal);
+      await run.file!.commit();
+    }
+    fillInputs();
+    report.busyKeys = run.busyList;
+    finish(report, t0);
+
+    if (report.busy > 0) {
+      const list = run.busyList.slice(0, 20).map((b) => `db ${b.db} ${typeof b.key === 'string' ? JSON.stringify(b.key) : `b64:${b.key.b64}`}`);
+      throw new ReplayBusyKeys(
+        `${report.busy} key(s) appeared on the target while replaying (--on-busykey error); they were left as they were:\n  ${list.join('\n  ')}`,
+        report,
+        'something else writes to the target: stop it, or choose --on-busykey skip or replace',
+      );
+    }
+    const bad = report.failed + report.functions.failed.length;
+    if (bad > 0) {
+      const written = report.restored + report.replaced + report.rebuilt + report.functions.loaded.length;
+      const first: KeyFailure | { library: string; error: string } | undefined = report.failures.length > 0 ? report.failures[0] : report.functions.failed[0];
+      const msg = `${report.failed} key(s)${report.functions.failed.length > 0 ? ` and ${report.functions.failed.length} function librar${report.functions.failed.length === 1 ? 'y' : 'ies'}` : ''} failed, ${written} written; first: ${first === undefined ? '?' : 'key' in first ? `db ${first.db} ${typeof first.key === 'string' ? JSON.stringify(first.key) : `b64:${first.key.b64}`}: ${first.error}` : `library ${first.library}: ${first.error}`}`;
+      if (written === 0 && report.skipped === 0) throw new NetworkError(`nothing could be written: ${msg}`);
+      throw new ReplayPartialFailure(msg, report, '--json prints every failure (up to the first 100)');
+    }
+    return report;
+  } finally {
+    control?.close();
+    run.pool?.close();
+    if (run.file !== null) await run.file.abort();
+    if (ix !== null) await ix.ra.close();
+  }
+}
+
+const TYPE_BYTES: Uint8Array[] = Array.from({ length: 256 }, (_, i) => Uint8Array.of(i));
+
+/**
+ * A DUMP payload as parts (type byte, the value's own bytes, version + CRC-64): what
+ * buildDumpPayload returns, without copying the value.
+ */
+function copiedPayload(type: number, payload: Uint8Array, version: number): Uint8Array[] {
+  const t = TYPE_BYTES[type]!;
+  const footer = new Uint8Array(10);
+  footer[0] = version & 0xff; // u16 LE
+  footer[1] = version >>> 8;
+  const crc = new Crc64();
+  crc.update(t);
+  crc.update(payload);
+  crc.update(footer, 0, 2);
+  footer.set(crc.digestBytes(), 2);
+  return [t, payload, footer];
+}
+
+/**
+ * The UnsupportedError converting `rec` for `version` raises, or null. Only types whose
+ * conversion can fail are tried (streams, module values, hashes with field TTLs): the others
+ * always convert.
+ */
+function unsupportedAt(rec: KeyRecord, version: number, valkey: boolean): RdbError | null {
+  if (targetLoadsType(rec.type, version, valkey)) return null;
+  const kind = TYPE_KIND[rec.type];
+  const fieldTtls = KIND_HASH_TTL.has(rec.type) || (valkey && rec.type === C.VALKEY_TYPE_HASH_2);
+  if (kind !== 'stream' && kind !== 'module' && !fieldTtls) return null;
+  try {
+    convertForTarget(rec.type, rec.payload, version, { dropUnsupported: false, valkey, key: rec.key, offset: rec.valueOffset });
+    return null;
+  } catch (e) {
+    if (e instanceof UnsupportedError) return e;
+    throw e;
+  }
+}
+
+function finish(report: ReplayReport, t0: number): void {
+  report.skipped = report.skippedBusy + report.skippedExpired + report.skippedUnsupported;
+  report.seconds = (Date.now() - t0) / 1000;
+  const written = report.restored + report.replaced + report.rebuilt;
+  report.keysPerSecond = report.seconds > 0 ? Math.round(written / report.seconds) : written;
+}
+
+/** Does the target hold a function library of exactly this name? (FUNCTION LIST takes a pattern.) */
+async function libraryExists(c: RespConnection, name: string): Promise<boolean> {
+  const r = await c.call(['FUNCTION', 'LIST', 'LIBRARYNAME', name]);
+  if (!Array.isArray(r)) return false;
+  for (const lib of r) {
+    if (!Array.isArray(lib)) continue;
+    for (let i = 0; i + 1 < lib.length; i += 2) {
+      const f = lib[i];
+      const v = lib[i + 1];
+      if (Buffer.isBuffer(f) && f.toString('latin1') === 'library_name' && Buffer.isBuffer(v) && v.toString('utf8') === name) return true;
+    }
+  }
+  return false;
+}
