@@ -8,6 +8,7 @@ import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from
 import { UsageError } from '../errors.js';
 import { merge, type ConflictPolicy, type MergeProgress, type MergeReport } from '../pipelines/merge.js';
 import type { CommandContext, RegisterCommand } from './context.js';
+import { passProgress } from './progress.js';
 
 
 /** Options merge, verify and plan share beyond CLI.md's selection options. */
@@ -63,7 +64,7 @@ export const registerMerge: RegisterCommand = (program: Command, ctx: CommandCon
     const select = sharedOptionsFrom(raw, ctx.startedAt);
     const targetVersion = targetVersionFrom(raw);
     const splitSlots = positiveInt(raw['splitSlots'], '--split-slots');
-    const progress = progressReporter(ctx, g.json, g.quiet);
+    const progress = passProgress<MergeProgress>(ctx, g.json, g.quiet);
     let report: MergeReport;
     try {
       report = await merge(inputs, {
@@ -92,25 +93,6 @@ export const registerMerge: RegisterCommand = (program: Command, ctx: CommandCon
     ctx.exitCode = 0;
   });
 };
-
-function progressReporter(ctx: CommandContext, json: boolean, quiet: boolean) {
-  const tty = !json && !quiet && ctx.isTTY(ctx.io.stderr);
-  let drawn = false;
-  return {
-    update: (p: MergeProgress): void => {
-      if (quiet) return;
-      if (json) ctx.errLine(JSON.stringify({ event: 'progress', ...p }));
-      else if (tty) {
-        ctx.errRaw(`\r\x1b[2K${p.pass} ${p.source}  ${p.keys.toLocaleString('en-US')} keys  ${(p.t / 1000).toFixed(1)} s`);
-        drawn = true;
-      }
-    },
-    clear: (): void => {
-      if (drawn) ctx.errRaw('\r\x1b[2K');
-      drawn = false;
-    },
-  };
-}
 
 function renderMerge(r: MergeReport): string {
   const lines: string[] = [];

@@ -13,6 +13,7 @@ import {
 } from '../pipelines/replay.js';
 import { parseSize, parseUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
+import { passProgress } from './progress.js';
 import { targetVersionFrom } from './merge.js';
 
 function positiveInt(raw: unknown, option: string): number | undefined {
@@ -83,7 +84,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
     const maxRate = positiveNumber(raw['maxRate'], '--max-rate');
     const bulkText = raw['protoMaxBulkLen'];
     const protoMaxBulkLen = bulkText === undefined ? undefined : parseSize(String(bulkText), '--proto-max-bulk-len');
-    const progress = progressReporter(ctx, g.json, g.quiet);
+    const progress = passProgress<ReplayProgress>(ctx, g.json, g.quiet);
     let report: ReplayReport;
     try {
       report = await replay(inputs, {
@@ -123,25 +124,6 @@ async function printReport(ctx: CommandContext, report: ReplayReport, json: bool
   } else {
     await ctx.out.write(renderReplay(report));
   }
-}
-
-function progressReporter(ctx: CommandContext, json: boolean, quiet: boolean) {
-  const tty = !json && !quiet && ctx.isTTY(ctx.io.stderr);
-  let drawn = false;
-  return {
-    update: (p: ReplayProgress): void => {
-      if (quiet) return;
-      if (json) ctx.errLine(JSON.stringify({ event: 'progress', ...p }));
-      else if (tty) {
-        ctx.errRaw(`\r\x1b[2K${p.pass} ${p.source}  ${p.keys.toLocaleString('en-US')} keys  ${(p.t / 1000).toFixed(1)} s`);
-        drawn = true;
-      }
-    },
-    clear: (): void => {
-      if (drawn) ctx.errRaw('\r\x1b[2K');
-      drawn = false;
-    },
-  };
 }
 
 function keyText(k: string | { b64: string }): string {

@@ -15,7 +15,7 @@
  * LRU/LFU data is not compared (reading a key changes it).
  */
 import {
-  compareBytes, convertForTarget, decodeValue, isDropped, parseDumpPayload, rdb as C, rdbVersionForServer, targetLoadsType,
+  compareBytes, decodeValue, parseDumpPayload, rdb as C, rdbVersionForServer, targetLoadsType,
 } from '../../native-free-parser/index.js';
 import type { KeyRecord, Value } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
@@ -34,6 +34,7 @@ import {
 } from './merge.js';
 import { eachWinner } from './replay.js';
 import type { VerifyDifference, VerifyField, VerifyReport } from './verify.js';
+import { expectedValue } from './verify.js';
 
 export interface VerifyTargetProgress {
   pass: 'index' | 'verify' | 'scan';
@@ -94,29 +95,6 @@ function tolerateFieldTtls(expected: unknown, actual: unknown, tol: number): unk
     if (!Array.isArray(a) || !Array.isArray(e) || diffJson(e[0], a[0]) !== undefined) return a;
     return [a[0], tolerate(e[1], a[1], tol)];
   });
-}
-
-/**
- * What replay leaves on a target of `version` for a winner (already selected: target db, shifted
- * expiry): its value, or null when replay leaves the key out.
- */
-function expectedValue(k: KeyRecord, shift: number, valkey: boolean, version: number, dropUnsupported: boolean): Value | null {
-  let dropFieldTtls = false;
-  if (dropUnsupported && !targetLoadsType(k.type, version, valkey)) {
-    try {
-      const res = convertForTarget(k.type, k.payload, version, { dropUnsupported: true, valkey, key: k.key, offset: k.valueOffset });
-      if (isDropped(res)) return null;
-      dropFieldTtls = res.fieldTtlsDropped !== undefined && res.fieldTtlsDropped > 0;
-    } catch {
-      // replay fails on it too (exit 6): expect it as it is
-    }
-  }
-  const v: Value = decodeValue(k.type, k.payload, { offset: k.valueOffset, valkey });
-  if (v.type === 'hash' && v.fieldExpireAt !== undefined) {
-    if (dropFieldTtls) return { type: 'hash', value: v.value };
-    if (shift !== 0 && KIND_HASH_TTL.has(k.type)) v.fieldExpireAt = v.fieldExpireAt.map(([f, t]) => [f, Math.max(1, t + shift)]);
-  }
-  return v;
 }
 
 const byBytes = (a: Uint8Array, b: Uint8Array): number => compareBytes(a, b);

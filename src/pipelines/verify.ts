@@ -160,22 +160,32 @@ function expectedOf(
   version: number,
   dropUnsupported: boolean,
 ): Record<string, unknown> | null {
+  const v = expectedValue(rec, shift, valkey, version, dropUnsupported);
+  return v === null ? null : keyJson(db, rec.key, v, shiftExpiry(rec.expireAt, shift));
+}
+
+/**
+ * The value a winner has after a merge or replay for a target of `version`: hash field TTLs
+ * shifted like the key's expiry, or dropped with --drop-unsupported where the target has none;
+ * null when the key itself is left out.
+ */
+export function expectedValue(k: KeyRecord, shift: number, valkey: boolean, version: number, dropUnsupported: boolean): Value | null {
   let dropFieldTtls = false;
-  if (dropUnsupported && !targetLoadsType(rec.type, version, valkey)) {
+  if (dropUnsupported && !targetLoadsType(k.type, version, valkey)) {
     try {
-      const res = convertForTarget(rec.type, rec.payload, version, { dropUnsupported: true, valkey, key: rec.key, offset: rec.valueOffset });
+      const res = convertForTarget(k.type, k.payload, version, { dropUnsupported: true, valkey, key: k.key, offset: k.valueOffset });
       if (isDropped(res)) return null;
       dropFieldTtls = res.fieldTtlsDropped !== undefined && res.fieldTtlsDropped > 0;
     } catch {
-      // the writer would fail on it too (merge exits 6): expect it as it is
+      // the writer fails on it too (exit 6): expect it as it is
     }
   }
-  const v: Value = decodeValue(rec.type, rec.payload, { offset: rec.valueOffset, valkey });
+  const v: Value = decodeValue(k.type, k.payload, { offset: k.valueOffset, valkey });
   if (v.type === 'hash' && v.fieldExpireAt !== undefined) {
-    if (dropFieldTtls) delete v.fieldExpireAt;
-    else if (shift !== 0) v.fieldExpireAt = v.fieldExpireAt.map(([f, t]) => [f, Math.max(1, t + shift)]);
+    if (dropFieldTtls) return { type: 'hash', value: v.value };
+    if (shift !== 0) v.fieldExpireAt = v.fieldExpireAt.map(([f, t]) => [f, Math.max(1, t + shift)]);
   }
-  return keyJson(db, rec.key, v, shiftExpiry(rec.expireAt, shift));
+  return v;
 }
 
 /**
