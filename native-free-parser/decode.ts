@@ -13,10 +13,11 @@ import {
   TYPE_STREAM_LISTPACKS_3, TYPE_STRING, TYPE_ZSET, TYPE_ZSET_2, TYPE_ZSET_LISTPACK, TYPE_ZSET_ZIPLIST,
   VALKEY_TYPE_HASH_2,
 } from './constants.js';
-import { Cursor, NEED_MORE } from './bytes/cursor.js';
+import { asciiInt, Cursor, NEED_MORE } from './bytes/cursor.js';
 import { CorruptError, RdbError, UnsupportedError } from './errors.js';
 import type { Elem } from './encodings/elem.js';
 import { elemToBytes } from './encodings/elem.js';
+import { int64ToAscii } from './encodings/int.js';
 import { intsetValues } from './encodings/intset.js';
 import { listpackValues } from './encodings/listpack.js';
 import { ziplistValues } from './encodings/ziplist.js';
@@ -108,8 +109,119 @@ export function decodeValue(type: number, payload: Uint8Array, opts: DecodeOptio
 
 const TD = new TextDecoder('latin1');
 
+/** 10^k for k = 0..22: exactly representable doubles. */
+const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+/** 2^27 + 1: splits a double into two 26-bit halves (Dekker). */
+const SPLIT = 134217729;
+/** Low part of the last twoProduct. */
+let productLow = 0;
+
+/** a * b exactly, as the returned double plus `productLow` (Dekker's TwoProduct; no overflow here). */
+function twoProduct(a: number, b: number): number {
+  const p = a * b;
+  let t = SPLIT * a;
+  const ah = t - (t - a);
+  const al = a - ah;
+  t = SPLIT * b;
+  const bh = t - (t - b);
+  const bl = b - bh;
+  productLow = ah * bh - p + ah * bl + al * bh + al * bl;
+  return p;
+}
+
+const F64 = new DataView(new ArrayBuffer(8));
+
+/** The spacing of the doubles at positive normal `r` (2^(exponent-52)), or 0 when `r` is a power of two. */
+function ulpAbove(r: number): number {
+  F64.setFloat64(0, r);
+  const hi = F64.getUint32(0);
+  if ((hi & 0xfffff) === 0 && F64.getUint32(4) === 0) return 0;
+  const e = (hi >>> 20) - 52;
+  F64.setUint32(0, e << 20);
+  F64.setUint32(4, 0);
+  return F64.getFloat64(0);
+}
+
+/** Relative slack when comparing the residual with half an ulp: far above the residual's own error. */
+const TIE_MARGIN = 2 ** -20;
+
+/**
+ * (mh * 10^t + ml) / 10^k correctly rounded, for mh < 10^15, t <= 4, ml < 10^t, k <= 22 and a
+ * numerator of at least 10^15, or undefined when the value lies (too close to) halfway between
+ * two doubles. Redis 7.0 writes listpack scores with 17 significant digits ("45.088999999999999"),
+ * too many for one exact division; Number() parses them correctly but slowly (about 180 ns).
+ *
+ * The candidate r = fl(M) / 10^k is within about one ulp. It is the correctly rounded value iff
+ * |M - r * 10^k| < ulp(r) / 2 * 10^k. The residual is computed with error-free products
+ * (twoProduct) and a Sterbenz subtraction, so its error (< 2^-36 here) is tiny next to half an ulp
+ * times 10^k (>= 2^-4 for such numerators); when r is off, its neighbour is tried.
+ */
+function longDecimal(mh: number, t: number, ml: number, k: number): number | undefined {
+  const hi = twoProduct(mh, POW10[t]!);
+  const lo = productLow + ml; // exact: both are small integers
+  const p10 = POW10[k]!;
+  let r = (hi + lo) / p10;
+  for (let tries = 0; tries < 3; tries++) {
+    const q = twoProduct(r, p10);
+    const residual = hi - q + lo - productLow; // M - r * 10^k
+    const ulp = ulpAbove(r);
+    if (ulp === 0) return undefined; // a power of two: the spacing below differs; let Number() decide
+    const half = ulp * 0.5 * p10;
+    const a = residual < 0 ? -residual : residual;
+    if (a < half * (1 - TIE_MARGIN)) return r;
+    if (a <= half * (1 + TIE_MARGIN)) return undefined;
+    r = residual > 0 ? r + ulp : r - ulp;
+  }
+  return undefined;
+}
+
+/**
+ * The common score text `-?digits[.digits]` with at most 19 significant digits, as the double
+ * Number() would give, or undefined for anything else (exponents, "inf", spaces, signs...), which
+ * the caller parses as text. With at most 15 significant digits the text is m / 10^k, both exact
+ * doubles, and one IEEE division rounds correctly (Clinger's fast path); longer ones go through
+ * longDecimal. Reading the bytes directly also skips the TextDecoder and trim.
+ */
+function simpleDecimal(b: Uint8Array): number | undefined {
+  const n = b.length;
+  let i = 0;
+  const neg = n > 0 && b[0] === 0x2d;
+  if (neg) i = 1;
+  if (i >= n || n - i > 41) return undefined;
+  let mh = 0; // the first 15 significant digits
+  let ml = 0; // the ones after them (at most 4)
+  let sig = 0; // significant digits (leading zeros do not count)
+  let digits = 0;
+  let frac = -1; // digits after the point, -1 before one is seen
+  for (; i < n; i++) {
+    const d = b[i]! - 0x30;
+    if (d >= 0 && d <= 9) {
+      digits++;
+      if (frac >= 0) frac++;
+      if (sig === 0 && d === 0) continue;
+      if (sig < 15) mh = mh * 10 + d;
+      else ml = ml * 10 + d;
+      sig++;
+    } else if (d === -2 && frac < 0 && digits > 0) {
+      frac = 0; // '.'
+    } else {
+      return undefined;
+    }
+  }
+  if (frac === 0 || sig > 19 || frac > 22) return undefined;
+  const k = frac > 0 ? frac : 0;
+  let v: number | undefined;
+  if (sig <= 15) v = k > 0 ? mh / POW10[k]! : mh;
+  else v = longDecimal(mh, sig - 15, ml, k);
+  if (v === undefined) return undefined;
+  return neg ? -v : v;
+}
+
 /** Parses a double as Redis's strtod does for zset scores stored as text ("inf", "-inf", "1e+300"). */
 export function parseRedisDouble(b: Uint8Array, offset = 0): number {
+  const fast = simpleDecimal(b);
+  if (fast !== undefined) return fast;
   const s = TD.decode(b).trim();
   const low = s.toLowerCase();
   if (low === 'inf' || low === '+inf' || low === 'infinity' || low === '+infinity') return Infinity;
@@ -125,24 +237,53 @@ function elemScore(e: Elem, offset: number): number {
   return parseRedisDouble(e, offset);
 }
 
-function asBytesList(values: Elem[]): Uint8Array[] {
-  const out = new Array<Uint8Array>(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = elemToBytes(values[i]!);
-  return out;
+/**
+ * An element's bytes, as elemToBytes but through asciiInt: integers are written digit by digit
+ * and small ones (-128..1023) come back as shared read-only arrays, as the cursor returns
+ * integer-encoded strings. Listpacks store every integer-looking string as an integer, so this
+ * runs for a good part of all elements.
+ */
+function elemBytes(e: Elem): Uint8Array {
+  if (typeof e === 'object') return e;
+  return typeof e === 'number' ? asciiInt(e) : int64ToAscii(e);
+}
+
+/** Turns a blob's elements into bytes in place; the array then holds only Uint8Arrays. */
+function bytesInPlace(values: Elem[]): Uint8Array[] {
+  for (let i = 0; i < values.length; i++) {
+    const e = values[i]!;
+    if (typeof e !== 'object') values[i] = elemBytes(e);
+  }
+  return values as Uint8Array[];
 }
 
 function pairs(values: Elem[], base: number, what: string): Array<[Uint8Array, Uint8Array]> {
   if (values.length % 2 !== 0) throw new CorruptError({ offset: base, expected: `an even number of ${what} entries` });
   const out = new Array<[Uint8Array, Uint8Array]>(values.length / 2);
-  for (let i = 0; i < values.length; i += 2) out[i / 2] = [elemToBytes(values[i]!), elemToBytes(values[i + 1]!)];
+  for (let i = 0, j = 0; i < values.length; i += 2, j++) out[j] = [elemBytes(values[i]!), elemBytes(values[i + 1]!)];
   return out;
 }
 
 function zpairs(values: Elem[], base: number): Array<[Uint8Array, number]> {
   if (values.length % 2 !== 0) throw new CorruptError({ offset: base, expected: 'an even number of zset entries' });
   const out = new Array<[Uint8Array, number]>(values.length / 2);
-  for (let i = 0; i < values.length; i += 2) out[i / 2] = [elemToBytes(values[i]!), elemScore(values[i + 1]!, base)];
+  for (let i = 0, j = 0; i < values.length; i += 2, j++) out[j] = [elemBytes(values[i]!), elemScore(values[i + 1]!, base)];
   return out;
+}
+
+/** True when the RDB string at the cursor is stored as is (not integer-encoded, not LZF). */
+function rawStringAt(c: Cursor): boolean {
+  return c.pos < c.end && c.buf[c.pos]! >> 6 !== 3;
+}
+
+/** The CorruptError `e` raised inside an LZF-compressed blob, re-based on the compressed string at `at`. */
+function inCompressedBlob(e: unknown, at: number): unknown {
+  if (!(e instanceof CorruptError)) return e;
+  return new CorruptError({
+    offset: at,
+    expected: `${e.expected} (at byte ${e.offset} of the LZF-compressed blob)`,
+    hint: e.hint,
+  });
 }
 
 /**
@@ -152,19 +293,73 @@ function zpairs(values: Elem[], base: number): Array<[Uint8Array, number]> {
  */
 function withBlob<T>(c: Cursor, fn: (blob: Uint8Array, base: number) => T): T {
   const at = c.offset;
+  const raw = rawStringAt(c);
   const blob = c.string();
-  if (blob.buffer === c.buf.buffer) return fn(blob, c.base + (blob.byteOffset - c.buf.byteOffset));
+  if (raw) return fn(blob, c.base + (blob.byteOffset - c.buf.byteOffset));
   try {
     return fn(blob, 0);
   } catch (e) {
-    if (e instanceof CorruptError) {
-      throw new CorruptError({
-        offset: at,
-        expected: `${e.expected} (at byte ${e.offset} of the LZF-compressed blob)`,
-        hint: e.hint,
-      });
+    throw inCompressedBlob(e, at);
+  }
+}
+
+/**
+ * Elements of a blob, reused by the types that pair them up (hash, zset), so only the result is
+ * allocated per key. Emptied after each use so that it keeps no views alive.
+ */
+const scratch: Elem[] = [];
+
+/**
+ * The value of a single-blob type (ziplist, listpack, intset encodings): withBlob without a
+ * closure per key, the whole decoding under one try so errors are re-based as withBlob does.
+ */
+function decodeBlobValue(c: Cursor, type: number): Value {
+  const at = c.offset;
+  const raw = rawStringAt(c);
+  const blob = c.string();
+  const base = raw ? c.base + (blob.byteOffset - c.buf.byteOffset) : 0;
+  try {
+    switch (type) {
+      case TYPE_LIST_ZIPLIST:
+        return { type: 'list', value: bytesInPlace(ziplistValues(blob, base)) };
+      case TYPE_SET_INTSET:
+        return { type: 'set', value: bytesInPlace(intsetValues(blob, base)) };
+      case TYPE_SET_LISTPACK:
+        return { type: 'set', value: bytesInPlace(listpackValues(blob, base)) };
+      case TYPE_ZSET_ZIPLIST:
+        return { type: 'zset', value: zpairs(ziplistValues(blob, base, scratch), base) };
+      case TYPE_ZSET_LISTPACK:
+        return { type: 'zset', value: zpairs(listpackValues(blob, base, scratch), base) };
+      case TYPE_HASH_ZIPLIST:
+        return { type: 'hash', value: pairs(ziplistValues(blob, base, scratch), base, 'hash') };
+      default: // TYPE_HASH_LISTPACK
+        return { type: 'hash', value: pairs(listpackValues(blob, base, scratch), base, 'hash') };
     }
-    throw e;
+  } catch (e) {
+    throw raw ? e : inCompressedBlob(e, at);
+  } finally {
+    scratch.length = 0;
+  }
+}
+
+/** Appends the elements of a quicklist node (a ziplist or listpack blob) to `out`, as bytes. */
+function quicklistNode(c: Cursor, ziplist: boolean, out: Uint8Array[]): void {
+  const at = c.offset;
+  const raw = rawStringAt(c);
+  const blob = c.string();
+  const base = raw ? c.base + (blob.byteOffset - c.buf.byteOffset) : 0;
+  const start = out.length;
+  try {
+    // Appended as they come (integers included), then turned into bytes where they lie.
+    if (ziplist) ziplistValues(blob, base, out);
+    else listpackValues(blob, base, out);
+  } catch (e) {
+    throw raw ? e : inCompressedBlob(e, at);
+  }
+  const elems = out as Elem[];
+  for (let i = start; i < elems.length; i++) {
+    const e = elems[i]!;
+    if (typeof e !== 'object') elems[i] = elemBytes(e);
   }
 }
 
@@ -212,27 +407,14 @@ function decodeAt(c: Cursor, type: number, valkey: boolean): Value {
       for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
       return { type: 'hash', value: out };
     }
-    case TYPE_LIST_ZIPLIST: {
-      return withBlob(c, (blob, base): Value => ({ type: 'list', value: asBytesList(ziplistValues(blob, base)) }));
-    }
-    case TYPE_SET_INTSET: {
-      return withBlob(c, (blob, base): Value => ({ type: 'set', value: asBytesList(intsetValues(blob, base)) }));
-    }
-    case TYPE_SET_LISTPACK: {
-      return withBlob(c, (blob, base): Value => ({ type: 'set', value: asBytesList(listpackValues(blob, base)) }));
-    }
-    case TYPE_ZSET_ZIPLIST: {
-      return withBlob(c, (blob, base): Value => ({ type: 'zset', value: zpairs(ziplistValues(blob, base), base) }));
-    }
-    case TYPE_ZSET_LISTPACK: {
-      return withBlob(c, (blob, base): Value => ({ type: 'zset', value: zpairs(listpackValues(blob, base), base) }));
-    }
-    case TYPE_HASH_ZIPLIST: {
-      return withBlob(c, (blob, base): Value => ({ type: 'hash', value: pairs(ziplistValues(blob, base), base, 'hash') }));
-    }
-    case TYPE_HASH_LISTPACK: {
-      return withBlob(c, (blob, base): Value => ({ type: 'hash', value: pairs(listpackValues(blob, base), base, 'hash') }));
-    }
+    case TYPE_LIST_ZIPLIST:
+    case TYPE_SET_INTSET:
+    case TYPE_SET_LISTPACK:
+    case TYPE_ZSET_ZIPLIST:
+    case TYPE_ZSET_LISTPACK:
+    case TYPE_HASH_ZIPLIST:
+    case TYPE_HASH_LISTPACK:
+      return decodeBlobValue(c, type);
     case TYPE_LIST_QUICKLIST:
     case TYPE_LIST_QUICKLIST_2: {
       const nodes = c.size('a quicklist node count');
@@ -250,8 +432,7 @@ function decodeAt(c: Cursor, type: number, valkey: boolean): Value {
           out.push(c.string());
           continue;
         }
-        const vals = withBlob(c, type === TYPE_LIST_QUICKLIST ? ziplistValues : listpackValues);
-        for (const v of vals) out.push(elemToBytes(v));
+        quicklistNode(c, type === TYPE_LIST_QUICKLIST, out);
       }
       return { type: 'list', value: out };
     }

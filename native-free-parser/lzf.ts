@@ -27,11 +27,40 @@ const MAX_MATCH = 264;
 const MAX_EXPANSION = 88;
 
 /**
- * Below this length a back-reference is copied with a byte loop; from it on with native
- * `copyWithin`/`fill`, whose call overhead only pays off for longer copies (measured crossover
- * about 24-32 bytes on Node 20; see bench/micro-lzf.ts).
+ * Decompressed values up to this size are carved out of shared slabs (see {@link lzfDecompressShared}).
+ * A typical compressed Redis value is 100 B - 2 KiB, and giving each its own ArrayBuffer cost
+ * more than decompressing it (an off-heap allocation, external-memory accounting and a GC
+ * finalizer per value: about 0.6 s for the 365,000 LZF strings of a 300 MB RDB).
+ */
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MAX_VALUE = SLAB_SIZE / 4;
+
+/**
+ * Room the fast paths below may write past the bytes an instruction produces. They copy whole
+ * 8-byte steps (two 32-bit DataView moves): a literal run of n <= 32 bytes writes 8, 16 or 32
+ * bytes, a reference of len bytes up to len + 7. The extra bytes land where later instructions
+ * write anyway, or in the unused space after the value (see `limit` in decompressInto).
+ */
+const SLOP = 32;
+
+/**
+ * From this length on, a back-reference is copied with native `copyWithin`/`fill`, whose call
+ * overhead only pays off for longer copies (measured crossover about 24-32 bytes on Node 20; see
+ * bench/micro-lzf.ts).
  */
 const COPY_WITHIN_MIN = 32;
+
+let slab = new Uint8Array(0);
+let slabView = new DataView(slab.buffer);
+let slabPos = 0;
+
+function corruptLength(ulen: number, inLen: number, base: number): CorruptError {
+  return new CorruptError({
+    offset: base,
+    expected: `LZF output of exactly ${ulen} bytes`,
+    hint: `${inLen} compressed bytes can expand to at most ${inLen * MAX_EXPANSION} bytes`,
+  });
+}
 
 /**
  * Decompresses an LZF stream that must expand to exactly `ulen` bytes.
@@ -47,104 +76,182 @@ const COPY_WITHIN_MIN = 32;
  */
 export function lzfDecompress(src: Uint8Array, ulen: number, base = 0): Uint8Array {
   const inLen = src.length;
-  if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) {
-    throw new CorruptError({
-      offset: base,
-      expected: `LZF output of exactly ${ulen} bytes`,
-      hint: `${inLen} compressed bytes can expand to at most ${inLen * MAX_EXPANSION} bytes`,
-    });
-  }
+  if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) throw corruptLength(ulen, inLen, base);
   const out = new Uint8Array(ulen);
-  let ip = 0;
-  let op = 0;
+  decompressInto(src, 0, inLen, out, new DataView(out.buffer, out.byteOffset, ulen), 0, ulen, ulen, base);
+  return out;
+}
 
-  while (ip < inLen) {
+/**
+ * As {@link lzfDecompress} for `src[start..end)`, but a value of up to 16 KiB comes back as a view
+ * into a shared 64 KiB slab rather than in an ArrayBuffer of its own. The view holds exactly its
+ * `ulen` bytes and nothing else writes to them; like the reader's record payloads (views into its
+ * input chunks), it keeps its whole slab alive while it is referenced. This is what the cursor
+ * uses: decoding a file allocates one buffer per 64 KiB of values instead of one per value.
+ */
+export function lzfDecompressShared(src: Uint8Array, start: number, end: number, ulen: number, base = 0): Uint8Array {
+  const inLen = end - start;
+  if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) throw corruptLength(ulen, inLen, base);
+  if (ulen > SLAB_MAX_VALUE) {
+    const out = new Uint8Array(ulen);
+    decompressInto(src, start, end, out, new DataView(out.buffer, out.byteOffset, ulen), 0, ulen, ulen, base);
+    return out;
+  }
+  if (slabPos + ulen + SLOP > slab.length) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabView = new DataView(slab.buffer);
+    slabPos = 0;
+  }
+  const o0 = slabPos;
+  // Everything from o0 to the slab's end is unclaimed, so the fast paths may write up to there.
+  decompressInto(src, start, end, slab, slabView, o0, o0 + ulen, slab.length, base);
+  slabPos = o0 + ulen;
+  return new Uint8Array(slab.buffer, o0, ulen);
+}
+
+/**
+ * The decoder: expands `src[start..end)` into `dst[o0..oend)`. `dv` views `dst` (same indexes);
+ * bytes from `oend` up to `limit` are scratch space the fast paths may scribble on.
+ *
+ * Literal runs and references (in the benchmark RDB: 50 million instructions, averaging 7 and
+ * 5.4 bytes) are copied in 8-byte steps of two unaligned 32-bit DataView moves rather than byte
+ * by byte: fewer loop iterations and fewer mispredicted loop exits. This needs `SLOP` bytes of
+ * room after the write position, 32 readable bytes after the read position in `src`'s buffer,
+ * and, for references, a distance of at least 8 (each step must read only bytes already
+ * produced). Everything else (the last bytes of a buffer, short-distance references that repeat
+ * a pattern) goes through plain byte loops. On that file's 365,000 LZF strings (300 MB out) this
+ * took 0.75 s against 1.1 s for byte loops (and 1.4 s for the former byte loops + copyWithin,
+ * one ArrayBuffer per value). `set`/`copyWithin` per instruction lose: a subarray view per
+ * literal, and call overhead for 5-10 byte copies.
+ */
+function decompressInto(
+  src: Uint8Array, start: number, end: number,
+  dst: Uint8Array, dv: DataView, o0: number, oend: number, limit: number,
+  base: number,
+): void {
+  // DataView over src's buffer from src[0] on: reading a few bytes past `end` is harmless (those
+  // bytes are copied into the scratch area only), reading past the buffer is not.
+  const sbuf = src.buffer;
+  const sview = new DataView(sbuf, src.byteOffset, sbuf.byteLength - src.byteOffset);
+  const sFast = sbuf.byteLength - src.byteOffset - SLOP; // ip <= sFast: 32 bytes readable at ip
+  const dFast = limit - SLOP; // op <= dFast: 32 bytes writable at op
+  let ip = start;
+  let op = o0;
+
+  while (ip < end) {
     const at = ip; // where this instruction starts, for error offsets
     const c = src[ip++]!;
 
     if (c < 32) {
       // Literal run of c + 1 bytes.
       const n = c + 1;
-      if (ip + n > inLen) {
+      if (ip + n <= end && op + n <= oend && ip <= sFast && op <= dFast) {
+        // The run fits input and output (so the checks below cannot fail) and 32 bytes can be
+        // read and written: copy 8, 16 or 32 bytes, unrolled.
+        dv.setUint32(op, sview.getUint32(ip, true), true);
+        dv.setUint32(op + 4, sview.getUint32(ip + 4, true), true);
+        if (n > 8) {
+          dv.setUint32(op + 8, sview.getUint32(ip + 8, true), true);
+          dv.setUint32(op + 12, sview.getUint32(ip + 12, true), true);
+          if (n > 16) {
+            dv.setUint32(op + 16, sview.getUint32(ip + 16, true), true);
+            dv.setUint32(op + 20, sview.getUint32(ip + 20, true), true);
+            dv.setUint32(op + 24, sview.getUint32(ip + 24, true), true);
+            dv.setUint32(op + 28, sview.getUint32(ip + 28, true), true);
+          }
+        }
+        op += n;
+        ip += n;
+        continue;
+      }
+      if (ip + n > end) {
         throw new CorruptError({
-          offset: base + at,
-          expected: `LZF literal run of ${n} bytes within input (${inLen - ip} left)`,
+          offset: base + at - start,
+          expected: `LZF literal run of ${n} bytes within input (${end - ip} left)`,
         });
       }
-      if (op + n > ulen) {
+      if (op + n > oend) {
         throw new CorruptError({
-          offset: base + at,
-          expected: `LZF output of exactly ${ulen} bytes`,
-          hint: `a ${n}-byte literal run at output position ${op} runs past the end`,
+          offset: base + at - start,
+          expected: `LZF output of exactly ${oend - o0} bytes`,
+          hint: `a ${n}-byte literal run at output position ${op - o0} runs past the end`,
         });
       }
-      // Runs are at most 32 bytes: a plain loop beats set(subarray()), which allocates a view.
       const stop = ip + n;
-      while (ip < stop) out[op++] = src[ip++]!;
+      while (ip < stop) dst[op++] = src[ip++]!;
       continue;
     }
 
     // Back-reference.
     let len = c >>> 5;
     if (len === 7) {
-      if (ip >= inLen) {
-        throw new CorruptError({ offset: base + at, expected: 'LZF back-reference length byte within input' });
+      if (ip >= end) {
+        throw new CorruptError({ offset: base + at - start, expected: 'LZF back-reference length byte within input' });
       }
       len += src[ip++]!;
     }
-    if (ip >= inLen) {
-      throw new CorruptError({ offset: base + at, expected: 'LZF back-reference offset byte within input' });
+    if (ip >= end) {
+      throw new CorruptError({ offset: base + at - start, expected: 'LZF back-reference offset byte within input' });
     }
     const distance = ((c & 0x1f) << 8) + src[ip++]! + 1;
     len += 2;
     let ref = op - distance;
-    if (ref < 0) {
+    if (ref < o0) {
       throw new CorruptError({
-        offset: base + at,
+        offset: base + at - start,
         expected: 'LZF back-reference within output',
-        hint: `reference ${distance} bytes back at output position ${op}`,
+        hint: `reference ${distance} bytes back at output position ${op - o0}`,
       });
     }
-    if (op + len > ulen) {
+    if (op + len > oend) {
       throw new CorruptError({
-        offset: base + at,
-        expected: `LZF output of exactly ${ulen} bytes`,
-        hint: `a ${len}-byte reference at output position ${op} runs past the end`,
+        offset: base + at - start,
+        expected: `LZF output of exactly ${oend - o0} bytes`,
+        hint: `a ${len}-byte reference at output position ${op - o0} runs past the end`,
       });
     }
-    if (len < COPY_WITHIN_MIN) {
-      // Short copy: byte by byte. Reading bytes this very copy has just written is what makes
-      // overlapping references (distance < len) repeat their pattern, as LZF requires.
-      const stop = op + len;
-      while (op < stop) out[op++] = out[ref++]!;
-    } else if (distance >= len) {
-      // Source and destination are disjoint: one native copy.
-      out.copyWithin(op, ref, ref + len);
-      op += len;
-    } else if (distance === 1) {
-      // A run of one byte (e.g. zero padding).
-      out.fill(out[ref]!, op, op + len);
+    if (len >= COPY_WITHIN_MIN) {
+      // Long references (rare in values, common in runs of padding): native copies.
+      if (distance >= len) {
+        dst.copyWithin(op, ref, ref + len); // source and destination are disjoint
+        op += len;
+      } else if (distance === 1) {
+        dst.fill(dst[ref]!, op, op + len); // a run of one byte
+        op += len;
+      } else {
+        // Overlapping copy of a period-`distance` pattern: [ref, op) is one period; copying it
+        // doubles the periodic region each time, so log2(len / distance) native copies suffice.
+        const stop = op + len;
+        while (op < stop) {
+          const n = Math.min(op - ref, stop - op);
+          dst.copyWithin(op, ref, ref + n);
+          op += n;
+        }
+      }
+    } else if (distance >= 8 && op + len <= dFast) { // len + 7 bytes writable
+      // 8 bytes at a time; each step reads bytes at least 8 behind the ones it writes: all already final.
+      dv.setUint32(op, dv.getUint32(ref, true), true);
+      dv.setUint32(op + 4, dv.getUint32(ref + 4, true), true);
+      for (let k = 8; k < len; k += 8) {
+        dv.setUint32(op + k, dv.getUint32(ref + k, true), true);
+        dv.setUint32(op + k + 4, dv.getUint32(ref + k + 4, true), true);
+      }
       op += len;
     } else {
-      // Overlapping copy of a period-`distance` pattern: [ref, op) is one period; copying it
-      // doubles the periodic region each time, so log2(len / distance) native copies suffice.
+      // Byte by byte: reading bytes this very copy has just written is what makes overlapping
+      // references (distance < len) repeat their pattern, as LZF requires.
       const stop = op + len;
-      while (op < stop) {
-        const n = Math.min(op - ref, stop - op);
-        out.copyWithin(op, ref, ref + n);
-        op += n;
-      }
+      while (op < stop) dst[op++] = dst[ref++]!;
     }
   }
 
-  if (op !== ulen) {
+  if (op !== oend) {
     throw new CorruptError({
-      offset: base + inLen,
-      expected: `LZF output of exactly ${ulen} bytes`,
-      hint: `the stream ended after ${op} bytes`,
+      offset: base + end - start,
+      expected: `LZF output of exactly ${oend - o0} bytes`,
+      hint: `the stream ended after ${op - o0} bytes`,
     });
   }
-  return out;
 }
 
 // ---- compressor ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import {
   ENC_INT16, ENC_INT32, ENC_INT8, ENC_LZF, LEN_32BIT, LEN_64BIT,
 } from '../constants.js';
 import { CorruptError, LimitError } from '../errors.js';
-import { lzfDecompress } from '../lzf.js';
+import { lzfDecompressShared } from '../lzf.js';
 
 /** Thrown (never escaping the codec) when the cursor needs bytes past `end`. */
 export interface NeedMore {
@@ -234,8 +234,9 @@ export class Cursor {
   }
 
   /**
-   * Reads an RDB string as bytes: a view into the buffer when stored raw, a new array when
-   * integer-encoded or LZF-compressed.
+   * Reads an RDB string as bytes: a view into the buffer when stored raw, a view into a shared
+   * slab when LZF-compressed (see lzfDecompressShared), the decimal text when integer-encoded
+   * (shared read-only arrays for small values, see asciiInt).
    */
   string(): Uint8Array {
     const start = this.pos;
@@ -244,7 +245,9 @@ export class Cursor {
       this.pos = start;
       const n = this.size('a string length');
       this.need(n);
-      const out = this.buf.subarray(this.pos, this.pos + n);
+      // The constructor rather than subarray(), which looks up the species constructor per call.
+      const buf = this.buf;
+      const out = new Uint8Array(buf.buffer, buf.byteOffset + this.pos, n);
       this.pos += n;
       return out;
     }
@@ -269,7 +272,8 @@ export class Cursor {
         this.need(clen);
         const dataOff = this.pos;
         this.pos += clen;
-        return lzfDecompress(this.buf.subarray(dataOff, dataOff + clen), ulen, this.base + dataOff);
+        // Into a shared slab: one ArrayBuffer per value cost more than the decompression itself.
+        return lzfDecompressShared(this.buf, dataOff, dataOff + clen, ulen, this.base + dataOff);
       }
       default:
         throw new CorruptError({
@@ -308,9 +312,28 @@ export class Cursor {
 const SMALL_INTS: Uint8Array[] = [];
 for (let i = -128; i < 1024; i++) SMALL_INTS.push(new TextEncoder().encode(String(i)));
 
-/** Decimal text of an integer as bytes (shared arrays for small values: treat as read-only). */
+/**
+ * Decimal text of an integer as bytes (shared arrays for -128..1023: treat as read-only).
+ * Integers within ±(2^31-1) are written digit by digit: String(v) then copying its characters
+ * cost about three times as much, and listpacks are full of integers (decode's hot path).
+ */
 export function asciiInt(v: number): Uint8Array {
   if (v >= -128 && v < 1024) return SMALL_INTS[v + 128]!;
+  if (v > -2147483648 && v < 2147483648 && Math.floor(v) === v) {
+    const neg = v < 0;
+    let u = neg ? -v : v;
+    const digits = u < 1000 ? 3 : u < 10000 ? 4 : u < 100000 ? 5 : u < 1000000 ? 6 : u < 10000000 ? 7 : u < 100000000 ? 8 : u < 1000000000 ? 9 : 10;
+    const out = new Uint8Array(neg ? digits + 1 : digits);
+    let p = out.length;
+    while (u >= 10) {
+      const q = (u / 10) | 0;
+      out[--p] = 0x30 + u - q * 10;
+      u = q;
+    }
+    out[--p] = 0x30 + u;
+    if (neg) out[0] = 0x2d;
+    return out;
+  }
   const s = String(v);
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);

@@ -21,7 +21,7 @@ import {
 } from '../../native-free-parser/index.js';
 import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { jsonBytes, keyJson, type JsonBytes } from '../format/jsonl.js';
+import { jsonBytes, JsonlBuilder, type JsonBytes } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
 import { expandInputs, readChunks, readStream, snapshotTimeFromDisk, STDIN } from '../io/files.js';
 import {
@@ -143,6 +143,13 @@ export interface InspectReport {
 
 const TOP = 10;
 
+/**
+ * JSONL text is handed to `write` in pieces of about this many bytes (whole lines). A batch's
+ * text is about 500 KB; strings that large go to V8's large-object space, one fresh mapping each,
+ * and making them plus writing them out cost four times as much as for 64 KB pieces.
+ */
+const TEXT_PIECE = 60 * 1024;
+
 /** Encoding name of Valkey 9's type 22 (VALKEY_TYPE_HASH_2); TYPE_NAMES follows Redis's numbering. */
 const VALKEY_HASH_2_ENCODING = 'hash2';
 
@@ -250,11 +257,13 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
   const several = names.length > 1;
   const files: FileSummary[] = [];
   let lastProgress = started;
+  const jsonlOut = new JsonlBuilder();
 
   for (let index = 0; index < names.length; index++) {
     const name = names[index]!;
     const shown = name === STDIN ? 'stdin' : name;
     const fileField = several ? name : undefined;
+    const fileJson = fileField === undefined ? undefined : new TextEncoder().encode(JSON.stringify(fileField));
     const optTime = snapshotTimeOption(sel, name);
     const disk = optTime === undefined ? await snapshotTimeFromDisk(name) : undefined;
     const selector = createSelector(sel, {
@@ -298,6 +307,8 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
       for await (const batch of readRdb(source, { source: shown, maxValueSize, countElements: format === 'keys' })) {
         if (opts.signal?.aborted === true) throw new InterruptedError();
         let text = '';
+        const jsonl = format === 'jsonl' ? jsonlOut : null;
+        const pieces: string[] = [];
         for (const rec of batch) {
           switch (rec.kind) {
             case 'header':
@@ -350,14 +361,18 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
               if (file.largestKeys.length < TOP || size > file.largestKeys[TOP - 1]!.bytes) {
                 pushLargest(file.largestKeys, { db: e.db, key: jsonBytes(e.key), type: kind, encoding: enc, bytes: size });
               }
-              if (format === 'jsonl') text += jsonlLine(e, valkey, maxValueSize, selector, fileField);
-              else if (format === 'keys') text += keysLine(e, kind, enc, opts.json === true, fileField);
+              if (jsonl !== null) {
+                jsonlLine(jsonl, e, valkey, maxValueSize, selector, fileJson);
+                if (jsonl.length >= TEXT_PIECE) pieces.push(jsonl.take());
+              } else if (format === 'keys') text += keysLine(e, kind, enc, opts.json === true, fileField);
               break;
             }
             default:
               break;
           }
         }
+        if (jsonl !== null && jsonl.length > 0) pieces.push(jsonl.take());
+        for (const piece of pieces) await write!(piece);
         if (text !== '') await write!(text);
         progress();
       }
@@ -420,7 +435,10 @@ function totalOf(files: readonly FileSummary[]): InspectTotal {
   return t;
 }
 
-function jsonlLine(e: KeyRecord, valkey: boolean, maxValueSize: number, selector: Selector, file: string | undefined): string {
+/** Appends the canonical JSONL line of a key (decoded here, so damaged inner blobs are found). */
+function jsonlLine(
+  out: JsonlBuilder, e: KeyRecord, valkey: boolean, maxValueSize: number, selector: Selector, file: Uint8Array | undefined,
+): void {
   let v;
   try {
     v = decodeValue(e.type, e.payload, { offset: e.valueOffset, valkey, maxValueSize });
@@ -433,7 +451,7 @@ function jsonlLine(e: KeyRecord, valkey: boolean, maxValueSize: number, selector
     const shift = selector.expiryShift();
     if (shift !== 0) v.fieldExpireAt = v.fieldExpireAt.map(([f, t]) => [f, t < 0 ? t : Math.max(0, t + shift)]);
   }
-  return `${JSON.stringify(keyJson(e.db, e.key, v, e.expireAt, file))}\n`;
+  out.line(e.db, e.key, v, e.expireAt, file);
 }
 
 function keysLine(e: KeyRecord, kind: LogicalType, enc: string, json: boolean, file: string | undefined): string {
