@@ -22,8 +22,9 @@ import {
 import { intsetCount, intsetEncode, intsetValues } from '../native-free-parser/encodings/intset.js';
 import { zipmapCount, zipmapPairs } from '../native-free-parser/encodings/zipmap.js';
 import { parseCanonicalInt64 } from '../native-free-parser/encodings/int.js';
+import { RDB_FIXTURES } from './helpers/fixtures.js';
 
-const FIXTURES = '/work/shared/fixtures/rdb';
+const FIXTURES = RDB_FIXTURES;
 
 const te = new TextEncoder();
 const s = (x: string): Uint8Array => te.encode(x);
