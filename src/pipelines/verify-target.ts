@@ -34,7 +34,7 @@ import {
 } from './merge.js';
 import { eachWinner } from './replay.js';
 import type { VerifyDifference, VerifyField, VerifyReport } from './verify.js';
-import { expectedValue } from './verify.js';
+import { expectedValue, tolerate, tolerateFieldTtls } from './verify.js';
 
 export interface VerifyTargetProgress {
   pass: 'index' | 'verify' | 'scan';
@@ -83,19 +83,6 @@ export interface VerifyTargetReport extends VerifyReport {
 
 const FIELDS: readonly VerifyField[] = ['type', 'value', 'expireAt', 'fieldExpireAt'];
 const KIND_HASH_TTL = new Set([C.TYPE_HASH_METADATA_PRE_GA, C.TYPE_HASH_LISTPACK_EX_PRE_GA, C.TYPE_HASH_METADATA, C.TYPE_HASH_LISTPACK_EX]);
-
-function tolerate(expected: unknown, actual: unknown, tol: number): unknown {
-  return typeof expected === 'number' && typeof actual === 'number' && Math.abs(expected - actual) <= tol ? expected : actual;
-}
-
-function tolerateFieldTtls(expected: unknown, actual: unknown, tol: number): unknown {
-  if (!Array.isArray(expected) || !Array.isArray(actual) || expected.length !== actual.length) return actual;
-  return actual.map((a: unknown, i) => {
-    const e = expected[i] as unknown;
-    if (!Array.isArray(a) || !Array.isArray(e) || diffJson(e[0], a[0]) !== undefined) return a;
-    return [a[0], tolerate(e[1], a[1], tol)];
-  });
-}
 
 const byBytes = (a: Uint8Array, b: Uint8Array): number => compareBytes(a, b);
 

@@ -135,11 +135,12 @@ function shiftExpiry(expireAt: number, shift: number): number {
 }
 
 /** Within the tolerance, the actual expiry counts as the expected one. */
-function tolerate(expected: unknown, actual: unknown, tol: number): unknown {
+export function tolerate(expected: unknown, actual: unknown, tol: number): unknown {
   return typeof expected === 'number' && typeof actual === 'number' && Math.abs(expected - actual) <= tol ? expected : actual;
 }
 
-function tolerateFieldTtls(expected: unknown, actual: unknown, tol: number): unknown {
+/** The same for each field TTL of a hash, paired by field. */
+export function tolerateFieldTtls(expected: unknown, actual: unknown, tol: number): unknown {
   if (!Array.isArray(expected) || !Array.isArray(actual) || expected.length !== actual.length) return actual;
   return actual.map((a: unknown, i) => {
     const e = expected[i] as unknown;
