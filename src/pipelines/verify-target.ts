@@ -20,7 +20,6 @@ import {
 import type { KeyRecord, Value } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
 import { InterruptedError, NetworkError, UsageError } from '../errors.js';
-import { diffJson } from '../format/compare.js';
 import { jsonBytes, keyJson } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
 import { bytesEqual, keyHash } from '../merge/key-index.js';
@@ -33,8 +32,8 @@ import {
   type MergeProgress,
 } from './merge.js';
 import { eachWinner } from './replay.js';
-import type { VerifyDifference, VerifyField, VerifyReport } from './verify.js';
-import { expectedValue, tolerate, tolerateFieldTtls } from './verify.js';
+import type { VerifyDifference, VerifyReport } from './verify.js';
+import { compareKeyJson, expectedValue } from './verify.js';
 
 export interface VerifyTargetProgress {
   pass: 'index' | 'verify' | 'scan';
@@ -81,7 +80,6 @@ export interface VerifyTargetReport extends VerifyReport {
   expired: number;
 }
 
-const FIELDS: readonly VerifyField[] = ['type', 'value', 'expireAt', 'fieldExpireAt'];
 const KIND_HASH_TTL = new Set([C.TYPE_HASH_METADATA_PRE_GA, C.TYPE_HASH_LISTPACK_EX_PRE_GA, C.TYPE_HASH_METADATA, C.TYPE_HASH_LISTPACK_EX]);
 
 const byBytes = (a: Uint8Array, b: Uint8Array): number => compareBytes(a, b);
@@ -235,22 +233,11 @@ class Checker {
     // Different (or a stream / module value): compare the JSONL forms, which also says where.
     const wantJ = keyJson(k.db, k.key, wantV, k.expireAt);
     const gotJ = keyJson(k.db, k.key, got, expireAt);
-    if (this.tol > 0) {
-      gotJ['expireAt'] = tolerate(wantJ['expireAt'], gotJ['expireAt'], this.tol);
-      if (gotJ['fieldExpireAt'] !== undefined) gotJ['fieldExpireAt'] = tolerateFieldTtls(wantJ['fieldExpireAt'], gotJ['fieldExpireAt'], this.tol);
-    }
-    const what: VerifyField[] = [];
-    let first: { path: string; expected: unknown; actual: unknown } | undefined;
-    for (const f of FIELDS) {
-      const x = diffJson(wantJ[f], gotJ[f], `.${f}`);
-      if (x === undefined) continue;
-      what.push(f);
-      first ??= x;
-    }
-    if (first === undefined) this.counts.matched++;
+    const diff = compareKeyJson(wantJ, gotJ, this.tol);
+    if (diff === undefined) this.counts.matched++;
     else {
       this.counts.different++;
-      this.note({ kind: 'different', db: k.db, key: jsonBytes(k.key), from: ctx.from, what, ...first });
+      this.note({ kind: 'different', db: k.db, key: jsonBytes(k.key), from: ctx.from, ...diff });
     }
   }
 }

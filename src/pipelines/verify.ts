@@ -134,6 +134,30 @@ function shiftExpiry(expireAt: number, shift: number): number {
   return expireAt >= 0 && shift !== 0 ? Math.max(0, expireAt + shift) : expireAt;
 }
 
+/**
+ * Compares a key's expected and actual JSONL forms field by field (expiries within `tol` ms count
+ * as equal): undefined when equal, else the fields that differ and the first difference.
+ */
+export function compareKeyJson(
+  want: Record<string, unknown>,
+  got: Record<string, unknown>,
+  tol: number,
+): { what: VerifyField[]; path: string; expected: unknown; actual: unknown } | undefined {
+  if (tol > 0) {
+    got['expireAt'] = tolerate(want['expireAt'], got['expireAt'], tol);
+    if (got['fieldExpireAt'] !== undefined) got['fieldExpireAt'] = tolerateFieldTtls(want['fieldExpireAt'], got['fieldExpireAt'], tol);
+  }
+  const what: VerifyField[] = [];
+  let first: { path: string; expected: unknown; actual: unknown } | undefined;
+  for (const f of FIELDS) {
+    const d = diffJson(want[f], got[f], `.${f}`);
+    if (d === undefined) continue;
+    what.push(f);
+    first ??= d;
+  }
+  return first === undefined ? undefined : { what, ...first };
+}
+
 /** Within the tolerance, the actual expiry counts as the expected one. */
 export function tolerate(expected: unknown, actual: unknown, tol: number): unknown {
   return typeof expected === 'number' && typeof actual === 'number' && Math.abs(expected - actual) <= tol ? expected : actual;
@@ -304,23 +328,12 @@ export async function verifyAgainst(inputArgs: readonly string[], opts: VerifyOp
             note({ kind: 'extra', db: r.db, key: jsonBytes(r.key), file, from: st.path });
             continue;
           }
-          if (tol > 0) {
-            got['expireAt'] = tolerate(want['expireAt'], got['expireAt'], tol);
-            if (got['fieldExpireAt'] !== undefined) got['fieldExpireAt'] = tolerateFieldTtls(want['fieldExpireAt'], got['fieldExpireAt'], tol);
-          }
-          const what: VerifyField[] = [];
-          let first: { path: string; expected: unknown; actual: unknown } | undefined;
-          for (const f of FIELDS) {
-            const d = diffJson(want[f], got[f], `.${f}`);
-            if (d === undefined) continue;
-            what.push(f);
-            first ??= d;
-          }
-          if (first === undefined) {
+          const d = compareKeyJson(want, got, tol);
+          if (d === undefined) {
             counts.matched++;
           } else {
             counts.different++;
-            note({ kind: 'different', db: r.db, key: jsonBytes(r.key), file, from: st.path, what, ...first });
+            note({ kind: 'different', db: r.db, key: jsonBytes(r.key), file, from: st.path, ...d });
           }
           if (keys - lastProgress >= 65536 && progress) {
             lastProgress = keys;
