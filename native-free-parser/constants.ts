@@ -232,3 +232,8 @@ export function serverVersionForRdb(rdbVersion: number): string {
     default: return '7.4.1';
   }
 }
+
+/** Type ids of hashes that carry field TTLs (Redis numbering: 7.4 release candidates and GA). */
+export const FIELD_TTL_TYPES: ReadonlySet<number> = new Set([
+  TYPE_HASH_METADATA_PRE_GA, TYPE_HASH_LISTPACK_EX_PRE_GA, TYPE_HASH_METADATA, TYPE_HASH_LISTPACK_EX,
+]);

@@ -138,7 +138,6 @@ export interface MergeReport {
   seconds: number;
 }
 
-const KIND_HASH_TTL = new Set([C.TYPE_HASH_METADATA_PRE_GA, C.TYPE_HASH_LISTPACK_EX_PRE_GA, C.TYPE_HASH_METADATA, C.TYPE_HASH_LISTPACK_EX]);
 
 /** One input as pass 1 saw it. */
 export interface InputState {
@@ -601,7 +600,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
         else if (k.db === dbs[0]) target = outputs[0]!;
         else target = spills.get(k.db)!;
         let rec: KeyRecord = k;
-        if (shift !== 0 && KIND_HASH_TTL.has(k.type)) {
+        if (shift !== 0 && C.FIELD_TTL_TYPES.has(k.type)) {
           const shifted = shiftFieldTtls(k, shift, version, st.magic === 'VALKEY');
           if (shifted !== null) {
             rec = shifted;

@@ -189,7 +189,6 @@ export class ReplayBusyKeys extends ConflictError implements ReportCarrier {
   }
 }
 
-const KIND_HASH_TTL = new Set([C.TYPE_HASH_METADATA_PRE_GA, C.TYPE_HASH_LISTPACK_EX_PRE_GA, C.TYPE_HASH_METADATA, C.TYPE_HASH_LISTPACK_EX]);
 
 /** Error codes after which nothing more can succeed: the run stops (exit 8). */
 const FATAL_CODES = new Set([
@@ -415,7 +414,7 @@ class Replayer {
     const valkey = st.magic === 'VALKEY';
     let rec: KeyRecord = k;
     const shift = st.report.expiryShift;
-    if (shift !== 0 && KIND_HASH_TTL.has(k.type)) rec = shiftFieldTtls(k, shift, valkey) ?? k;
+    if (shift !== 0 && C.FIELD_TTL_TYPES.has(k.type)) rec = shiftFieldTtls(k, shift, valkey) ?? k;
     const recValkey = valkey && rec === k;
     let dump: Uint8Array | Uint8Array[];
     let dumpLen: number;
@@ -965,7 +964,7 @@ function copiedPayload(type: number, payload: Uint8Array, version: number): Uint
 function unsupportedAt(rec: KeyRecord, version: number, valkey: boolean): RdbError | null {
   if (targetLoadsType(rec.type, version, valkey)) return null;
   const kind = TYPE_KIND[rec.type];
-  const fieldTtls = KIND_HASH_TTL.has(rec.type) || (valkey && rec.type === C.VALKEY_TYPE_HASH_2);
+  const fieldTtls = C.FIELD_TTL_TYPES.has(rec.type) || (valkey && rec.type === C.VALKEY_TYPE_HASH_2);
   if (kind !== 'stream' && kind !== 'module' && !fieldTtls) return null;
   try {
     convertForTarget(rec.type, rec.payload, version, { dropUnsupported: false, valkey, key: rec.key, offset: rec.valueOffset });

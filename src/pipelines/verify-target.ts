@@ -80,7 +80,6 @@ export interface VerifyTargetReport extends VerifyReport {
   expired: number;
 }
 
-const KIND_HASH_TTL = new Set([C.TYPE_HASH_METADATA_PRE_GA, C.TYPE_HASH_LISTPACK_EX_PRE_GA, C.TYPE_HASH_METADATA, C.TYPE_HASH_LISTPACK_EX]);
 
 const byBytes = (a: Uint8Array, b: Uint8Array): number => compareBytes(a, b);
 
@@ -187,7 +186,7 @@ class Checker {
     const now = Date.now();
     const gone = d === null || ttlReply === -2;
     // The usual case: the target DUMPs the very bytes replay sent (same encoding, no transform).
-    const plain = targetLoadsType(k.type, this.version, ctx.valkey) && !(ctx.shift !== 0 && KIND_HASH_TTL.has(k.type));
+    const plain = targetLoadsType(k.type, this.version, ctx.valkey) && !(ctx.shift !== 0 && C.FIELD_TTL_TYPES.has(k.type));
     const want = gone || !plain ? expectedValue(k, ctx.shift, ctx.valkey, this.version, this.dropUnsupported) : undefined;
     if (gone) {
       if (want === null) {
