@@ -192,6 +192,71 @@ function dictBuckets(n: number): number {
   return 2 ** Math.ceil(Math.log2(n));
 }
 
+/**
+ * A dict's bucket arrays as entries are added one by one (redis `src/dict.c`): explicit expands,
+ * growth to the next power of two when full, and incremental rehashing, one bucket per add, which
+ * may still be under way at the end (then both tables count, as `dictSlots` counts them). A
+ * rehash step moves one non-empty bucket; the old table's non-empty buckets are estimated for
+ * uniformly hashed keys.
+ */
+class DictSim {
+  size0 = 0;
+  used0 = 0;
+  size1 = 0;
+  used1 = 0;
+  /** Non-empty buckets of table 0 left to move while rehashing. */
+  steps = 0;
+
+  get rehashing(): boolean {
+    return this.size1 > 0;
+  }
+
+  get buckets(): number {
+    return this.size0 + this.size1;
+  }
+
+  expand(size: number): void {
+    if (this.rehashing || this.used0 > size) return;
+    const ns = dictBuckets(size);
+    if (ns === this.size0) return;
+    if (this.size0 === 0) {
+      this.size0 = ns;
+      return;
+    }
+    this.size1 = ns;
+    this.steps = Math.round(this.size0 * (1 - Math.exp(-this.used0 / this.size0)));
+  }
+
+  private step(): void {
+    if (this.used0 > 0 && this.steps > 0) {
+      const moved = Math.min(this.used0, Math.max(1, Math.round(this.used0 / this.steps)));
+      this.used0 -= moved;
+      this.used1 += moved;
+      this.steps--;
+      if (this.steps === 0) {
+        this.used1 += this.used0;
+        this.used0 = 0;
+      }
+    }
+    if (this.used0 === 0) {
+      this.size0 = this.size1;
+      this.used0 = this.used1;
+      this.size1 = 0;
+      this.used1 = 0;
+    }
+  }
+
+  add(): void {
+    if (this.rehashing) this.step();
+    if (!this.rehashing) {
+      if (this.size0 === 0) this.expand(4);
+      else if (this.used0 >= this.size0) this.expand(this.used0 + 1);
+    }
+    if (this.rehashing) this.used1++;
+    else this.used0++;
+  }
+}
+
 /** Listpack entry bytes (encoding + data + backlen) of an integer value. */
 function lpIntEntry(v: number): number {
   if (v >= 0 && v <= 127) return 2;
@@ -980,21 +1045,35 @@ function hashElements(m: MemoryModel): KeyMemory {
   let largest = 0;
   let sds = 0;
   let lp = 0;
+  const limit = m.config.hashMaxListpackValue;
+  let firstLong = -1;
   for (let i = 0; i < count; i++) {
     str();
     sds += sdsSize(sLen, m);
     if (sLen > largest) largest = sLen;
     lp += sInt === sInt ? lpIntEntry(sInt) : lpStrEntry(sLen);
+    const fl = sLen;
     str();
     sds += sdsSize(sLen, m);
     if (sLen > largest) largest = sLen;
     lp += sInt === sInt ? lpIntEntry(sInt) : lpStrEntry(sLen);
+    if (firstLong < 0 && (fl > limit || sLen > limit)) firstLong = i;
   }
   const c = m.config;
   if (count <= c.hashMaxListpackEntries && largest <= c.hashMaxListpackValue) {
     return result(m.robj + sizeClass(LP_EMPTY + lp), names(m).lp, count, largest);
   }
-  return result(dictObject(count, sds, m), 'hashtable', count, largest);
+  if (count > c.hashMaxListpackEntries || firstLong < 0) return result(dictObject(count, sds, m), 'hashtable', count, largest);
+  // Loaded into a listpack until the pair at `firstLong`, then converted (dictExpand to the pairs
+  // so far), that pair added, dictTryExpand(pairs left), the rest added one by one.
+  const d = new DictSim();
+  d.expand(firstLong);
+  for (let i = 0; i < firstLong; i++) d.add();
+  d.add();
+  const left = count - firstLong - 1;
+  if (left > 4) d.expand(left);
+  for (let i = 0; i < left; i++) d.add();
+  return result(dictObject(count, sds, m) + 8 * (d.buckets - dictBuckets(count)), 'hashtable', count, largest);
 }
 
 /** A packed hash over the target's limits: a hashtable of its fields and values. */
