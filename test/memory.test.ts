@@ -92,6 +92,10 @@ t.test('estimate vs MEMORY USAGE SAMPLES 0 on redis-server 7.0', async (t) => {
             continue;
           }
           const est = keyMemory(rec, model);
+          const fast = keyMemory(rec, model, { largestElement: false });
+          if (fast.bytes !== est.bytes || fast.elements !== est.elements || fast.encoding !== est.encoding) {
+            t.fail(`${f.rdb}: ${Buffer.from(rec.key).toString('latin1')}: the estimate without largestElement differs: ${JSON.stringify([fast, est])}`);
+          }
           samples.push({
             fixture: f.rdb, db: rec.db, key: Buffer.from(rec.key).toString('latin1'), type: rec.type,
             encoding: est.encoding, est: est.bytes, real: Number(real),

@@ -36,7 +36,8 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
     .option('--target-version <N>', 'memory, report: estimate for a server of this RDB version, 6..12 (default: each file\'s own)')
     .option('--top <N>', 'report: how many biggest keys to list', '20')
     .option('--separator <SEP>', 'report: key-prefix separator', ':')
-    .option('--depth <N>', 'report: key-prefix levels', '3');
+    .option('--depth <N>', 'report: key-prefix levels', '3')
+    .option('--no-collapse-ids', 'report: list digit-only key segments one by one instead of as *');
   addOptions(cmd, SELECT_OPTIONS);
   cmd.addHelpText(
     'after',
@@ -90,6 +91,7 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
             top: countOption(raw['top'], '--top'),
             depth: countOption(raw['depth'], '--depth'),
             separator: String(raw['separator']),
+            collapseIds: raw['collapseIds'] !== false,
           });
           await ctx.out.write(g.json ? `${JSON.stringify(report)}\n` : renderMemoryReport(report));
           keys = report.total.keys;

@@ -23,9 +23,48 @@ export function csvField(s: string): string {
   return s;
 }
 
-function iso(ms: number): string {
-  const d = new Date(ms);
-  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+const TWO = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+const THREE = Array.from({ length: 1000 }, (_, i) => String(i).padStart(3, '0'));
+const DAY = 86_400_000;
+/** Date parts ("2026-11-25T") per day number, a bounded cache: most expiries share a few days. */
+const days = new Map<number, string>();
+
+/** ISO 8601 in UTC with milliseconds, as Date#toISOString, without a Date per call. */
+export function isoTime(ms: number): string {
+  // Years 1970..9999 take the fast path; anything else (or NaN) goes through Date.
+  if (!(ms >= 0 && ms < 253402300800000)) {
+    const d = new Date(ms);
+    return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+  }
+  const day = Math.floor(ms / DAY);
+  let date = days.get(day);
+  if (date === undefined) {
+    if (days.size >= 4096) days.clear();
+    date = new Date(day * DAY).toISOString().slice(0, 11);
+    days.set(day, date);
+  }
+  let r = ms - day * DAY;
+  const h = Math.floor(r / 3_600_000);
+  r -= h * 3_600_000;
+  const m = Math.floor(r / 60_000);
+  r -= m * 60_000;
+  const sec = Math.floor(r / 1000);
+  return `${date}${TWO[h]}:${TWO[m]}:${TWO[sec]}.${THREE[r - sec * 1000]}Z`;
+}
+
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+
+/** A key as a CSV field: plain printable ASCII as is (the fast path), else keyText's escapes, quoted if needed. */
+export function csvKey(key: Uint8Array): string {
+  const n = key.length;
+  if (n === 0) return '""';
+  for (let i = 0; i < n; i++) {
+    const b = key[i]!;
+    if (b < 0x21 || b > 0x7e || b === 0x5c || b === 0x2c || b === 0x22) {
+      if (b !== 0x20 || i === 0 || i === n - 1) return csvField(keyText(key));
+    }
+  }
+  return latin1Slice.call(key, 0, n);
 }
 
 /**
@@ -33,7 +72,7 @@ function iso(ms: number): string {
  * (`\\`, `\n`, `\xNN`: inspect's `keyText`), then CSV-quoted if needed. Expiry: ISO 8601 or empty.
  */
 export function memoryCsvLine(r: MemoryRow): string {
-  const line = `${r.database},${r.type},${csvField(keyText(r.key))},${r.sizeInBytes},${r.encoding},${r.numElements},${r.lenLargestElement},${r.expiry < 0 ? '' : iso(r.expiry)}`;
+  const line = `${r.database},${r.type},${csvKey(r.key)},${r.sizeInBytes},${r.encoding},${r.numElements},${r.lenLargestElement},${r.expiry < 0 ? '' : isoTime(r.expiry)}`;
   return r.file === undefined ? `${line}\n` : `${line},${csvField(r.file)}\n`;
 }
 
@@ -47,7 +86,7 @@ export function memoryJsonLine(r: MemoryRow): string {
     encoding: r.encoding,
     num_elements: r.numElements,
     len_largest_element: r.lenLargestElement,
-    expiry: r.expiry < 0 ? null : iso(r.expiry),
+    expiry: r.expiry < 0 ? null : isoTime(r.expiry),
   };
   if (r.file !== undefined) o['file'] = r.file;
   return `${JSON.stringify(o)}\n`;
@@ -105,18 +144,29 @@ function topTable(keys: readonly TopKey[], several: boolean): string {
   return table(['memory', 'elements', 'db', 'type', 'key', several ? 'file' : ''], rows, new Set([3, 4, 5]));
 }
 
-function prefixRows(n: Omit<PrefixNode, 'prefix'>, total: Count, indent: string, out: string[][]): void {
-  for (const c of n.children) {
-    out.push([`${indent}${shown(c.prefix, 50)}`, num(c.keys), humanBytes(c.bytes), pct(c.bytes, total.bytes)]);
-    prefixRows(c, total, `${indent}  `, out);
+/** Rows of the prefix tree, at most `children` per node (the rest summed into the node's "(other)" row). */
+function prefixRows(n: Omit<PrefixNode, 'prefix'>, total: Count, indent: string, children: number, out: string[][]): void {
+  const listed = n.children.slice(0, children);
+  let keys = n.other.keys;
+  let bytes = n.other.bytes;
+  let hidden = n.foldedChildren;
+  for (const c of n.children.slice(children)) {
+    keys += c.keys;
+    bytes += c.bytes;
+    hidden++;
   }
-  if (n.other.keys > 0 && (n.children.length > 0 || indent === '')) {
-    out.push([`${indent}(other)`, num(n.other.keys), humanBytes(n.other.bytes), pct(n.other.bytes, total.bytes)]);
+  for (const c of listed) {
+    out.push([`${indent}${shown(c.prefix, 50)}`, num(c.keys), humanBytes(c.bytes), pct(c.bytes, total.bytes)]);
+    prefixRows(c, total, `${indent}  `, children, out);
+  }
+  if (keys > 0 && (listed.length > 0 || indent === '')) {
+    const label = hidden > 0 ? `(other: ${num(hidden)} more prefixes, short keys)` : '(other)';
+    out.push([`${indent}${label}`, num(keys), humanBytes(bytes), pct(bytes, total.bytes)]);
   }
 }
 
 /** The report as text tables. */
-export function renderMemoryReport(r: MemoryReport, opts: { maxPrefixRows?: number } = {}): string {
+export function renderMemoryReport(r: MemoryReport, opts: { prefixChildren?: number } = {}): string {
   let out = '';
   const several = r.files.length > 1;
   const t = r.total;
@@ -149,14 +199,11 @@ export function renderMemoryReport(r: MemoryReport, opts: { maxPrefixRows?: numb
   out += r.biggestByElements.length === 0 ? '  -\n' : topTable(r.biggestByElements, several);
 
   const p = r.prefixes;
-  out += `\nkey prefixes (separator ${JSON.stringify(p.separator)}, depth ${p.depth}` +
+  out += `\nkey prefixes (separator ${JSON.stringify(p.separator)}, depth ${p.depth}${p.collapseIds ? ', digit-only segments as *' : ''}` +
     `${p.evictedPrefixes > 0 ? `, ${num(p.evictedPrefixes)} prefixes over the cap of ${num(p.cap)} per level counted in (other)` : ''})\n`;
   const rows: string[][] = [];
-  prefixRows(p.root, t, '', rows);
-  const max = opts.maxPrefixRows ?? 60;
-  const cut = rows.length > max;
-  out += rows.length === 0 ? '  -\n' : table(['prefix', 'keys', 'memory', 'share'], cut ? rows.slice(0, max) : rows, new Set([0]));
-  if (cut) out += `  … ${num(rows.length - max)} more rows (all of them with --json)\n`;
+  prefixRows(p.root, t, '', opts.prefixChildren ?? 10, rows);
+  out += rows.length === 0 ? '  -\n' : table(['prefix', 'keys', 'memory', 'share'], rows, new Set([0]));
 
   out += `\nexpiry (at --now ${new Date(r.now).toISOString()})\n`;
   out += table(

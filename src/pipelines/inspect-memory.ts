@@ -16,7 +16,8 @@ import { performance } from 'node:perf_hooks';
 import { CorruptError, isRdbError, readRdb, TYPE_KIND, type KeyRecord, type LogicalType, type RdbInput } from '../../native-free-parser/index.js';
 import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { expandInputs, readChunks, readStream, snapshotTimeFromDisk, STDIN } from '../io/files.js';
+import { expandInputs, readStream, snapshotTimeFromDisk, STDIN } from '../io/files.js';
+import { readRdbFile } from '../io/rdb-file.js';
 import { keyMemory, memoryModel, type EncodingConfig, type MemoryModel } from '../report/memory.js';
 import { ReportBuilder, type MemoryReport } from '../report/report.js';
 import { createSelector, snapshotTimeOption, unmatchedSnapshotTimes, type DropReason } from './select.js';
@@ -55,8 +56,6 @@ export interface MemoryOptions {
   stdin?: AsyncIterable<Uint8Array>;
   /** Aborting it stops the run with an InterruptedError at the next batch. */
   signal?: AbortSignal;
-  /** Read size for files. Default 1 MiB. */
-  chunkSize?: number;
 }
 
 export interface InspectMemoryOptions extends MemoryOptions {
@@ -87,6 +86,8 @@ export interface InspectReportOptions extends MemoryOptions {
   depth?: number;
   /** Prefixes kept per level. Default 10,000. */
   prefixCap?: number;
+  /** Digit-only key segments count as `*` in the prefix tree. Default true. */
+  collapseIds?: boolean;
 }
 
 interface KeyVisit {
@@ -144,7 +145,10 @@ async function scan(
       snapshotTimeSource: optTime !== undefined ? 'option' : disk?.source,
     });
     const counter = { bytes: 0 };
-    const source: RdbInput = counted(name === STDIN ? readStream(opts.stdin!) : readChunks(name, opts.chunkSize), counter);
+    // Files: the CRC-64 is checked on a second thread (io/rdb-file.ts); stdin: inline.
+    const batches = name === STDIN
+      ? readRdb(counted(readStream(opts.stdin!), counter) as RdbInput, { source: shown, maxValueSize })
+      : readRdbFile(name, { source: shown, maxValueSize });
     const file = { file: name, rdbVersion: 0, targetVersion: 0, keys: 0, bytes: 0, sizeBytes: 0 };
     let model = modelFor(opts.targetVersion ?? 10);
     let read = 0;
@@ -156,8 +160,10 @@ async function scan(
       opts.onProgress({ source: name, keys: read, bytes: counter.bytes, t: Math.round(t - started) });
     };
     try {
-      for await (const batch of readRdb(source, { source: shown, maxValueSize })) {
+      for await (const batch of batches) {
         if (opts.signal?.aborted === true) throw new InterruptedError();
+        const last = batch[batch.length - 1];
+        if (last !== undefined && name !== STDIN) counter.bytes = last.kind === 'eof' ? last.size : last.offset;
         for (const rec of batch) {
           if (rec.kind === 'key') {
             read++;
@@ -199,9 +205,9 @@ async function* counted(src: AsyncIterable<Uint8Array>, counter: { bytes: number
 }
 
 /** The estimate; a payload whose inner structure is damaged is a CorruptError at the key. */
-function estimate(v: KeyVisit) {
+function estimate(v: KeyVisit, largestElement = true) {
   try {
-    return keyMemory(v.rec, v.model);
+    return keyMemory(v.rec, v.model, { largestElement });
   } catch (err) {
     if (!(err instanceof RangeError)) throw err;
     const e = new CorruptError({ offset: v.rec.valueOffset, expected: `a well-formed value (${err.message})` });
@@ -269,12 +275,14 @@ export async function inspectReport(inputs: readonly string[], opts: InspectRepo
     ...(opts.separator !== undefined ? { separator: opts.separator } : {}),
     ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
     ...(opts.prefixCap !== undefined ? { prefixCap: opts.prefixCap } : {}),
+    ...(opts.collapseIds !== undefined ? { collapseIds: opts.collapseIds } : {}),
   });
   const res = await scan(
     inputs,
     { ...opts, select: sel },
     (v) => {
-      const m = estimate(v);
+      // The report lists no largest element: compressed listpacks need not be inflated.
+      const m = estimate(v, false);
       b.add({
         ...(v.file !== undefined ? { file: v.file } : {}),
         db: v.rec.db,

@@ -20,7 +20,7 @@
  * only when their entries must be looked at.
  */
 import {
-  formatDoubleG17, formatDoubleShortest, lzfDecompress, rdb, type KeyRecord,
+  formatDoubleG17, formatDoubleShortest, lzfDecompressShared, rdb, type KeyRecord,
 } from '../../native-free-parser/index.js';
 
 /** The server's encoding thresholds (its redis.conf settings). Defaults are Redis's. */
@@ -96,7 +96,10 @@ export interface KeyMemory {
   encoding: string;
   /** Elements: list/set entries, hash fields, zset members, stream entries; a string's length (redis-rdb-tools' convention). */
   elements: number;
-  /** Length of the longest element (member, field or value; a string's length; a stream's largest node). */
+  /**
+   * Length of the longest element (member, field or value; a string's length; a stream's largest
+   * node's bytes); -1 when not computed (KeyMemoryOptions.largestElement false).
+   */
   largestElement: number;
   /** The expires-dictionary entry of a key with a TTL (not part of MEMORY USAGE); 0 without TTL. */
   expiryBytes: number;
@@ -277,8 +280,15 @@ const LP_EMPTY = 7;
 
 /** Decimal length of an integer. */
 function digits(v: number): number {
-  let n = v < 0 ? 2 : 1;
-  let a = Math.abs(v);
+  if (v < 0) return 1 + digits(-v);
+  if (v < 10) return 1;
+  if (v < 100) return 2;
+  if (v < 1000) return 3;
+  if (v < 10000) return 4;
+  if (v < 100000) return 5;
+  if (v < 1000000) return 6;
+  let n = 7;
+  let a = Math.floor(v / 1000000);
   while (a >= 10) {
     a = Math.floor(a / 10);
     n++;
@@ -291,6 +301,8 @@ function digits(v: number): number {
 
 let P: Uint8Array = new Uint8Array(0);
 let pos = 0;
+/** Absolute offset of P[0] in the input, for error offsets. */
+let BASE = 0;
 /** Last string read: its length as a string, and its integer value or NaN when it is not one. */
 let sLen = 0;
 let sInt = NaN;
@@ -408,10 +420,44 @@ let lzfPending = -1;
 /** The bytes of the last string read (inflated when compressed). */
 function strBytes(): { buf: Uint8Array; start: number; end: number } {
   if (lzfPending >= 0) {
-    const out = lzfDecompress(P.subarray(sRawStart, sRawEnd), sLen);
+    // A view into a shared slab: no allocation per blob (the view is dropped after the walk).
+    const out = lzfDecompressShared(P, sRawStart, sRawEnd, sLen, BASE + sRawStart);
     return { buf: out, start: 0, end: out.length };
   }
   return { buf: P, start: sRawStart, end: sRawEnd };
+}
+
+/** Whether the current estimate wants `largestElement` (inflating compressed listpacks for it). */
+let wantLargest = true;
+
+/**
+ * Reads a listpack blob kept as it is: its byte length (returned) and its entries (wCount; with
+ * wantLargest also wLargest, wMaxEven, wMaxOdd, else those are -1). Without wantLargest the
+ * count comes from the listpack header, read from the compressed stream's first literal run when
+ * the blob is LZF-compressed, so nothing is inflated (a header count of 65535 means "unknown":
+ * then the entries are walked).
+ */
+function listpackBlob(): number {
+  str();
+  const blobLen = sLen;
+  if (!wantLargest) {
+    let hs = -1;
+    if (lzfPending < 0) hs = sRawStart;
+    else if (P[sRawStart]! < 32 && P[sRawStart]! + 1 >= 6) hs = sRawStart + 1;
+    if (hs >= 0) {
+      const n = P[hs + 4]! | (P[hs + 5]! << 8);
+      if (n !== 0xffff) {
+        wCount = n;
+        wLargest = -1;
+        wMaxEven = -1;
+        wMaxOdd = -1;
+        return blobLen;
+      }
+    }
+  }
+  const z = strBytes();
+  walkListpack(z.buf, z.start, z.end);
+  return blobLen;
 }
 
 // ---- listpack / ziplist / intset / zipmap walking -------------------------------------------
@@ -680,13 +726,24 @@ function quicklistObject(nodes: readonly number[], m: MemoryModel): number {
   return s;
 }
 
+export interface KeyMemoryOptions {
+  /**
+   * Compute `largestElement` (default true). Without it, listpacks kept as they are (the common
+   * case) are not inflated when LZF-compressed: their element count comes from their header, and
+   * `largestElement` is -1 for them. The byte estimate is the same either way.
+   */
+  largestElement?: boolean;
+}
+
 /**
  * Estimates the memory `rec` takes in a server described by `model`.
  * @throws RangeError when the payload is malformed (the reader validated its extent, not its inner bytes)
  */
-export function keyMemory(rec: KeyRecord, model: MemoryModel): KeyMemory {
+export function keyMemory(rec: KeyRecord, model: MemoryModel, opts: KeyMemoryOptions = {}): KeyMemory {
+  wantLargest = opts.largestElement !== false;
   P = rec.payload;
   pos = 0;
+  BASE = rec.valueOffset;
   const m = model;
   const r = valueMemory(rec.type, m);
   // Skiplist levels are counted by their expectation: round the sum to whole bytes.
@@ -740,13 +797,11 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       return result(m.robj + sizeClass(sLen), 'intset', count, wLargest);
     }
     case rdb.TYPE_SET_LISTPACK: {
-      str();
-      const blobLen = sLen;
-      const z = strBytes();
-      walkListpack(z.buf, z.start, z.end);
+      const blobLen = listpackBlob();
       if (m.setListpack && wCount <= m.config.setMaxListpackEntries) {
         return result(m.robj + sizeClass(blobLen), 'listpack', wCount, wLargest);
       }
+      const z = strBytes();
       return setFromListpack(z.buf, z.start, z.end, m);
     }
     case rdb.TYPE_ZSET:
@@ -754,19 +809,18 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       return zsetElements(type === rdb.TYPE_ZSET_2, m);
     case rdb.TYPE_ZSET_ZIPLIST:
     case rdb.TYPE_ZSET_LISTPACK: {
-      str();
-      const blobLen = sLen;
-      const z = strBytes();
       let lpBytes: number;
       if (type === rdb.TYPE_ZSET_ZIPLIST) {
+        str();
+        const z = strBytes();
         walkZiplist(z.buf, z.start, z.end, m);
         lpBytes = LP_EMPTY + wLpBytes;
       } else {
-        walkListpack(z.buf, z.start, z.end);
-        lpBytes = blobLen;
+        lpBytes = listpackBlob();
       }
       const pairs = wCount >>> 1;
       if (pairs > m.config.zsetMaxListpackEntries) {
+        const z = strBytes();
         return zsetFromPacked(z.buf, z.start, z.end, type === rdb.TYPE_ZSET_ZIPLIST, pairs, m);
       }
       return result(m.robj + sizeClass(lpBytes), n.lp, pairs, wMaxEven);
@@ -785,19 +839,18 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
     }
     case rdb.TYPE_HASH_ZIPLIST:
     case rdb.TYPE_HASH_LISTPACK: {
-      str();
-      const blobLen = sLen;
-      const z = strBytes();
       let lpBytes: number;
       if (type === rdb.TYPE_HASH_ZIPLIST) {
+        str();
+        const z = strBytes();
         walkZiplist(z.buf, z.start, z.end, m);
         lpBytes = LP_EMPTY + wLpBytes;
       } else {
-        walkListpack(z.buf, z.start, z.end);
-        lpBytes = blobLen;
+        lpBytes = listpackBlob();
       }
       const pairs = wCount >>> 1;
       if (pairs > m.config.hashMaxListpackEntries) {
+        const z = strBytes();
         return hashFromPairs(z.buf, z.start, z.end, type === rdb.TYPE_HASH_ZIPLIST ? 'ziplist' : 'listpack', pairs, m);
       }
       return result(m.robj + sizeClass(lpBytes), n.lp, pairs, wLargest);
@@ -805,10 +858,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
     case rdb.TYPE_HASH_LISTPACK_EX_PRE_GA:
     case rdb.TYPE_HASH_LISTPACK_EX: {
       if (type === rdb.TYPE_HASH_LISTPACK_EX) pos += 8;
-      str();
-      const blobLen = sLen;
-      const z = strBytes();
-      walkListpack(z.buf, z.start, z.end);
+      const blobLen = listpackBlob();
       const fields = Math.floor(wCount / 3);
       // listpackEx: the robj, the listpackEx struct (lp pointer, metadata), the listpack.
       if (fields <= m.config.hashMaxListpackEntries) {
@@ -862,6 +912,7 @@ function quicklistNodes(type: number, m: MemoryModel): KeyMemory {
   for (let i = 0; i < nodes; i++) {
     let container = rdb.QUICKLIST_NODE_PACKED;
     if (type === rdb.TYPE_LIST_QUICKLIST_2) container = len();
+    const strStart = pos;
     str();
     if (container === rdb.QUICKLIST_NODE_PLAIN) {
       sizes.push(sLen);
@@ -869,13 +920,13 @@ function quicklistNodes(type: number, m: MemoryModel): KeyMemory {
       if (sLen > largest) largest = sLen;
       continue;
     }
-    const blobLen = sLen;
-    const z = strBytes();
     if (type === rdb.TYPE_LIST_QUICKLIST) {
+      const z = strBytes();
       walkZiplist(z.buf, z.start, z.end, m);
       if (wCount > 0) sizes.push(LP_EMPTY + wLpBytes);
     } else {
-      walkListpack(z.buf, z.start, z.end);
+      pos = strStart;
+      const blobLen = listpackBlob();
       if (wCount > 0) sizes.push(blobLen);
     }
     count += wCount;

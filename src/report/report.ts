@@ -5,7 +5,8 @@
  * plain-data report.
  *
  * The prefix tree: a key `a:b:c` (separator `:`) counts towards the prefixes `a:` and `a:b:` (the
- * last segment is the key's own name), down to `depth` levels. Each level keeps at most
+ * last segment is the key's own name), down to `depth` levels. Segments of digits only are ids:
+ * `user:42:name` counts under `user:` and `user:*:` (unless `collapseIds` is false). Each level keeps at most
  * `prefixCap` prefixes; when a level overflows, its lighter half (by bytes) is evicted together
  * with their descendants, and what they had counted is left to their parent's `other` bucket (the
  * root's for level 1). A prefix evicted and seen again counts from then on. So every node's
@@ -37,8 +38,14 @@ export interface TopKey {
 export interface PrefixNode extends Count {
   /** The prefix including its trailing separator, as JSONL bytes (text, or {b64}). */
   prefix: JsonBytes;
+  /** The heaviest children (by bytes), at most `maxChildren`. */
   children: PrefixNode[];
-  /** Keys under this prefix not in any listed child (no further separator, or evicted prefixes). */
+  /** Child prefixes left out of `children` beyond `maxChildren`; their counts are in `other`. */
+  foldedChildren: number;
+  /**
+   * Keys under this prefix in no listed child: keys with no further separator, children folded
+   * beyond `maxChildren`, and prefixes evicted under the per-level cap.
+   */
   other: Count;
 }
 
@@ -71,6 +78,10 @@ export interface MemoryReport {
     cap: number;
     /** Prefixes evicted under the cap (their counts are in their parent's `other`). */
     evictedPrefixes: number;
+    /** Children listed per node at most (the rest are folded into `other`). */
+    maxChildren: number;
+    /** Digit-only segments were counted as `*`. */
+    collapseIds: boolean;
     root: Omit<PrefixNode, 'prefix'>;
   };
 }
@@ -81,6 +92,10 @@ export interface ReportOptions {
   separator?: string;
   depth?: number;
   prefixCap?: number;
+  /** Children listed per prefix node. Default 50. */
+  maxChildren?: number;
+  /** Count segments of digits only (ids) under one `*` segment: `user:*:`. Default true. */
+  collapseIds?: boolean;
 }
 
 export interface ReportKey {
@@ -169,10 +184,11 @@ function add(c: Count, bytes: number): void {
   c.bytes += bytes;
 }
 
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+
+/** Bytes as a latin1 string (one char per byte): a cheap, binary-safe Map key. */
 function latin1(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
-  return s;
+  return latin1Slice.call(b, 0, b.length);
 }
 
 export class ReportBuilder {
@@ -181,6 +197,8 @@ export class ReportBuilder {
   readonly separator: string;
   readonly depth: number;
   readonly cap: number;
+  readonly maxChildren: number;
+  readonly collapseIds: boolean;
   private readonly sep: Uint8Array;
   /** The separator's bytes as a latin1 string, as prefixes are kept. */
   private readonly sepL: string;
@@ -202,6 +220,8 @@ export class ReportBuilder {
     this.separator = opts.separator ?? ':';
     this.depth = opts.depth ?? 3;
     this.cap = opts.prefixCap ?? 10_000;
+    this.maxChildren = opts.maxChildren ?? 50;
+    this.collapseIds = opts.collapseIds ?? true;
     this.sep = new TextEncoder().encode(this.separator);
     this.sepL = latin1(this.sep);
     this.byMemory = new TopHeap(this.top);
@@ -254,13 +274,14 @@ export class ReportBuilder {
     const sl = sep.length;
     if (sl === 0 || this.depth === 0) return;
     let from = 0;
+    let p = '';
     for (let level = 0; level < this.depth; level++) {
       const at = indexOf(key, sep, from);
       if (at < 0) return;
       const end = at + sl;
       // A prefix that is the whole key (the key ends with the separator) is still a prefix of nothing else.
       if (end >= key.length) return;
-      const p = latin1(key.subarray(0, end));
+      p += this.collapseIds && isDigits(key, from, at) ? `*${this.sepL}` : latin1Slice.call(key, from, end);
       const lv = this.levels[level]!;
       let c = lv.map.get(p);
       if (c === undefined) {
@@ -328,6 +349,8 @@ export class ReportBuilder {
         depth: this.depth,
         cap: this.cap,
         evictedPrefixes: this.evicted,
+        maxChildren: this.maxChildren,
+        collapseIds: this.collapseIds,
         root: this.tree(),
       },
     };
@@ -338,11 +361,11 @@ export class ReportBuilder {
     const nodes: Array<Map<string, PrefixNode>> = this.levels.map((lv) => {
       const m = new Map<string, PrefixNode>();
       for (const [p, c] of lv.map) {
-        m.set(p, { prefix: jsonBytes(Uint8Array.from(p, (ch) => ch.charCodeAt(0))), keys: c.keys, bytes: c.bytes, children: [], other: count() });
+        m.set(p, { prefix: jsonBytes(Buffer.from(p, 'latin1')), keys: c.keys, bytes: c.bytes, children: [], foldedChildren: 0, other: count() });
       }
       return m;
     });
-    const root: Omit<PrefixNode, 'prefix'> = { keys: this.total.keys, bytes: this.total.bytes, children: [], other: count() };
+    const root: Omit<PrefixNode, 'prefix'> = { keys: this.total.keys, bytes: this.total.bytes, children: [], foldedChildren: 0, other: count() };
     for (let d = 0; d < nodes.length; d++) {
       for (const [p, n] of nodes[d]!) {
         const parent = d === 0 ? root : nodes[d - 1]!.get(ancestor(p, this.sepL, d));
@@ -358,8 +381,16 @@ export class ReportBuilder {
         keys += c.keys;
         bytes += c.bytes;
       }
-      n.other = { keys: n.keys - keys, bytes: n.bytes - bytes };
       n.children.sort((a, b) => b.bytes - a.bytes || b.keys - a.keys);
+      if (n.children.length > this.maxChildren) {
+        const folded = n.children.splice(this.maxChildren);
+        n.foldedChildren = folded.length;
+        for (const c of folded) {
+          keys -= c.keys;
+          bytes -= c.bytes;
+        }
+      }
+      n.other = { keys: n.keys - keys, bytes: n.bytes - bytes };
     };
     settle(root);
     return root;
@@ -375,6 +406,13 @@ function ancestor(p: string, sep: string, levels: number): string {
     at = j + sep.length;
   }
   return p.slice(0, at);
+}
+
+/** `b[s..e)` is a non-empty run of ASCII digits (an id segment). */
+function isDigits(b: Uint8Array, s: number, e: number): boolean {
+  if (s >= e) return false;
+  for (let i = s; i < e; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return false;
+  return true;
 }
 
 function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
