@@ -37,7 +37,8 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
     .option('--top <N>', 'report: how many biggest keys to list', '20')
     .option('--separator <SEP>', 'report: key-prefix separator', ':')
     .option('--depth <N>', 'report: key-prefix levels', '3')
-    .option('--no-collapse-ids', 'report: list digit-only key segments one by one instead of as *');
+    .option('--no-collapse-ids', 'report: list digit-only key segments one by one instead of as *')
+    .option('--no-largest-element', 'memory: write -1 as len_largest_element for compressed listpacks instead of inflating them (about twice as fast)');
   addOptions(cmd, SELECT_OPTIONS);
   cmd.addHelpText(
     'after',
@@ -72,6 +73,7 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
           let header = false;
           const res = await inspectMemory(inputs, {
             ...common,
+            largestElement: raw['largestElement'] !== false,
             onRows: async (rows: MemoryRow[]) => {
               let text = '';
               if (!header && !g.json) text += memoryCsvHeader(rows[0]?.file !== undefined);

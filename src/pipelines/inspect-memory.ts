@@ -59,6 +59,11 @@ export interface MemoryOptions {
 }
 
 export interface InspectMemoryOptions extends MemoryOptions {
+  /**
+   * Compute `lenLargestElement` (default true). False skips inflating LZF-compressed listpacks
+   * kept as they are; their rows then say -1.
+   */
+  largestElement?: boolean;
   /** Receives the rows a batch at a time (awaited). Without it, the rows are returned. */
   onRows?: (rows: MemoryRow[]) => void | Promise<void>;
 }
@@ -223,13 +228,14 @@ function estimate(v: KeyVisit, largestElement = true) {
  */
 export async function inspectMemory(inputs: readonly string[], opts: InspectMemoryOptions = {}): Promise<InspectMemoryResult> {
   const rows: MemoryRow[] = [];
+  const largest = opts.largestElement !== false;
   let pending: MemoryRow[] = [];
   let bytes = 0;
   const res = await scan(
     inputs,
     opts,
     (v) => {
-      const m = estimate(v);
+      const m = estimate(v, largest);
       bytes += m.bytes;
       const row: MemoryRow = {
         database: v.rec.db,
