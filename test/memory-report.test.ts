@@ -228,6 +228,16 @@ t.test('selection options, --target-version, several inputs', async (t) => {
   t.same(all[0], [...MEMORY_CSV_COLUMNS, 'file'], 'a file column with several inputs');
   t.ok(all.slice(1).every((row) => row.length === 9), 'every row names its file');
 
+  const full = parseCsv((await runCli(['inspect', '--format', 'memory', f])).stdout).slice(1);
+  const fast = parseCsv((await runCli(['inspect', '--format', 'memory', '--no-largest-element', f])).stdout).slice(1);
+  t.equal(fast.length, full.length, '--no-largest-element: the same rows');
+  const diff = fast.filter((row, i) => {
+    const o = full[i]!;
+    return row.some((c, j) => j !== 6 && c !== o[j]) || (row[6] !== o[6] && row[6] !== '-1');
+  });
+  t.equal(diff.length, 0, '--no-largest-element: only len_largest_element may become -1');
+  t.ok(fast.some((row) => row[6] === '-1'), '--no-largest-element: compressed listpacks left uninflated');
+
   const lib = await inspectMemory([f], { select: undefined });
   t.equal(lib.rows.length, fixtureMeta(readable().find((x) => x.rdb === 'redis-7.0.15-types.rdb')!).totalKeys, 'library: rows returned');
   t.equal(lib.bytes, lib.rows.reduce((a, row) => a + row.sizeInBytes, 0), 'library: bytes = sum of rows');

@@ -431,19 +431,18 @@ function strBytes(): { buf: Uint8Array; start: number; end: number } {
 let wantLargest = true;
 
 /**
- * Reads a listpack blob kept as it is: its byte length (returned) and its entries (wCount; with
- * wantLargest also wLargest, wMaxEven, wMaxOdd, else those are -1). Without wantLargest the
- * count comes from the listpack header, read from the compressed stream's first literal run when
- * the blob is LZF-compressed, so nothing is inflated (a header count of 65535 means "unknown":
- * then the entries are walked).
+ * Reads a listpack blob kept as it is: its byte length (returned) and its entries (wCount,
+ * wLargest, wMaxEven, wMaxOdd). Without wantLargest, an LZF-compressed blob is not inflated: its
+ * count comes from the listpack header in the compressed stream's first literal run, and the
+ * lengths are -1 (a header count of 65535 means "unknown": then it is inflated and walked).
  */
 function listpackBlob(): number {
   str();
   const blobLen = sLen;
-  if (!wantLargest) {
-    let hs = -1;
-    if (lzfPending < 0) hs = sRawStart;
-    else if (P[sRawStart]! < 32 && P[sRawStart]! + 1 >= 6) hs = sRawStart + 1;
+  if (!wantLargest && lzfPending >= 0) {
+    // The compressed stream starts with a literal run (nothing precedes it to refer to): when it
+    // holds the 6 header bytes, the count is readable without inflating.
+    const hs = P[sRawStart]! < 32 && P[sRawStart]! + 1 >= 6 ? sRawStart + 1 : -1;
     if (hs >= 0) {
       const n = P[hs + 4]! | (P[hs + 5]! << 8);
       if (n !== 0xffff) {
@@ -909,6 +908,7 @@ function quicklistNodes(type: number, m: MemoryModel): KeyMemory {
   const sizes: number[] = [];
   let count = 0;
   let largest = 0;
+  let unknown = false;
   for (let i = 0; i < nodes; i++) {
     let container = rdb.QUICKLIST_NODE_PACKED;
     if (type === rdb.TYPE_LIST_QUICKLIST_2) container = len();
@@ -930,9 +930,10 @@ function quicklistNodes(type: number, m: MemoryModel): KeyMemory {
       if (wCount > 0) sizes.push(blobLen);
     }
     count += wCount;
-    if (wLargest > largest) largest = wLargest;
+    if (wLargest < 0) unknown = true;
+    else if (wLargest > largest) largest = wLargest;
   }
-  return listResult(sizes, count, largest, m);
+  return listResult(sizes, count, unknown ? -1 : largest, m);
 }
 
 /** RDB_TYPE_SET: intset when all integers and few enough, listpack (7.2+), else hashtable. */
