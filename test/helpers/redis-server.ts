@@ -31,6 +31,11 @@ export interface StartRedisOptions {
   bin?: string;
   /** How long to wait for PING and `loading:0`; default 20,000 ms. */
   timeoutMs?: number;
+  /**
+   * Picks the port of each attempt (default: one the OS hands out). A cluster node needs port +
+   * 10000 free as well, for its cluster bus.
+   */
+  pickPort?: () => Promise<number>;
 }
 
 /** The server did not come up: it exited, refused its file, or did not answer in time. */
@@ -113,6 +118,27 @@ export function requireRedisServer(t: FailingTest): string | undefined {
     t.fail('redis-server is not on PATH: install it (apt-get install -y redis-server) or set REDIS_SERVER=/path/to/redis-server; this test does not skip');
   }
   return undefined;
+}
+
+/** Can a server listen on this port of 127.0.0.1 right now? */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, HOST, () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port for a Redis Cluster node: it and its cluster bus port (port + 10000) both free, below the
+ * kernel's ephemeral range so that outgoing connections do not take them.
+ */
+export async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = 10000 + Math.floor(Math.random() * 12000);
+    if ((await portFree(port)) && (await portFree(port + 10000))) return port;
+  }
 }
 
 /** A port the OS just handed out on 127.0.0.1 (never 6379). */
@@ -207,7 +233,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
   // A port found free can be taken before redis binds it; then try another.
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      return await startOnce(bin, await freePort(), opts);
+      return await startOnce(bin, await (opts.pickPort ?? freePort)(), opts);
     } catch (e) {
       if (e instanceof RedisStartError && e.addressInUse) {
         last = e;
