@@ -68,6 +68,16 @@ export async function readTlsFiles(files: TlsFiles | undefined): Promise<TlsMate
   const ca = await read(files.ca, '--tls-ca');
   const cert = await read(files.cert, '--tls-cert');
   const key = await read(files.key, '--tls-key');
+  // Node ignores a CA file with no certificate in it, and the server then fails to verify for
+  // another reason: say what is wrong with the file instead.
+  const pem = (b: Buffer | undefined, what: RegExp, option: string, path: string | undefined): void => {
+    if (b !== undefined && !what.test(b.toString('latin1'))) {
+      throw new NetworkError(`TLS: ${option} ${path}: no PEM ${option === '--tls-key' ? 'private key' : 'certificate'} in it`, 'give a PEM file (-----BEGIN ...-----)');
+    }
+  };
+  pem(ca, /-----BEGIN (TRUSTED )?CERTIFICATE-----/, '--tls-ca', files.ca);
+  pem(cert, /-----BEGIN (TRUSTED )?CERTIFICATE-----/, '--tls-cert', files.cert);
+  pem(key, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, '--tls-key', files.key);
   if (ca !== undefined) m.ca = ca;
   if (cert !== undefined) m.cert = cert;
   if (key !== undefined) m.key = key;
@@ -80,6 +90,28 @@ const CERT_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE',
   'CERT_UNTRUSTED', 'CERT_REJECTED',
 ]);
+
+/**
+ * An error on an established connection. TLS alerts the server sends after the handshake (TLS 1.3
+ * checks the client certificate then) are named; a reset on a plain connection may be a TLS port.
+ */
+function socketFailure(name: string, e: NodeJS.ErrnoException, tls: boolean): NetworkError {
+  const m = e.message;
+  if (tls && /alert certificate required/i.test(m)) {
+    return new NetworkError(`${name}: TLS: the server requires a client certificate (TLS alert "certificate required")`, 'give --tls-cert FILE and --tls-key FILE');
+  }
+  if (tls && /alert (unknown ca|bad certificate|certificate unknown|certificate expired|decrypt error|access denied)/i.test(m)) {
+    const alert = /alert ([a-z ]+?)(?::|$)/i.exec(m)?.[1] ?? 'bad certificate';
+    return new NetworkError(`${name}: TLS: the server refused the client certificate (TLS alert "${alert}")`, 'check that --tls-cert is signed by a CA the server trusts (tls-ca-cert-file) and matches --tls-key');
+  }
+  if (tls && (/SSL routines|tlsv1|alert/i.test(m) || (e.code ?? '').startsWith('ERR_SSL'))) {
+    return new NetworkError(`${name}: TLS: ${m.replace(/^[0-9A-F]+:error:[0-9A-F]+:/, '').split(':../')[0]}`);
+  }
+  if (!tls && e.code === 'ECONNRESET') {
+    return new NetworkError(`${name}: ${m}`, 'the server reset the connection: if it only speaks TLS on this port, use rediss://');
+  }
+  return new NetworkError(`${name}: ${m}`);
+}
 
 /** A connect error as a message and a hint; TLS certificate failures say which check failed. */
 function connectFailure(name: string, e: NodeJS.ErrnoException, tls: boolean): NetworkError {
@@ -131,7 +163,7 @@ export class RespConnection {
   private waiters: Waiter[] = [];
   private closing = false;
 
-  private constructor(private readonly socket: Socket, readonly name: string, replyTimeoutMs: number) {
+  private constructor(private readonly socket: Socket, readonly name: string, replyTimeoutMs: number, tls: boolean) {
     this.parser = new ReplyParser((r) => this.reply(r));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
@@ -143,7 +175,7 @@ export class RespConnection {
       }
       this.onReplies?.();
     });
-    socket.on('error', (e: Error) => this.fail(new NetworkError(`${this.name}: ${e.message}`)));
+    socket.on('error', (e: Error) => this.fail(socketFailure(this.name, e as NodeJS.ErrnoException, tls)));
     socket.on('close', () => {
       if (!this.closing) this.fail(new NetworkError(`${this.name}: the server closed the connection${this.inflight > 0 ? ` with ${this.inflight} command(s) unanswered` : ''}`));
     });
@@ -185,7 +217,9 @@ export class RespConnection {
       }
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new NetworkError(`${name}: no connection within ${timeout} ms`));
+        reject(uri.tls
+          ? new NetworkError(`${name}: no TLS handshake within ${timeout} ms`, 'is this a TLS port? a server speaking plain RESP there needs redis://, not rediss://')
+          : new NetworkError(`${name}: no connection within ${timeout} ms`));
       }, timeout);
       const onError = (e: Error): void => {
         clearTimeout(timer);
@@ -196,7 +230,7 @@ export class RespConnection {
       socket.once(uri.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.removeListener('error', onError);
-        resolve(new RespConnection(socket, name, opts.replyTimeoutMs ?? REPLY_TIMEOUT));
+        resolve(new RespConnection(socket, name, opts.replyTimeoutMs ?? REPLY_TIMEOUT, uri.tls));
       });
     });
   }
