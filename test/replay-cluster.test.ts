@@ -12,7 +12,12 @@
  *  - a value over `--proto-max-bulk-len` is rebuilt through a temporary key of the same slot;
  *  - a slot migrated (SETSLOT IMPORTING / MIGRATING, MIGRATE ... KEYS, SETSLOT NODE) while a replay
  *    slowed by `--max-rate` writes to it: ASK and MOVED are followed (the report counts them), no
- *    key is lost or duplicated, `verify --cluster --exact` exits 0.
+ *    key is lost or duplicated, `verify --cluster --exact` exits 0;
+ *  - a master's connections killed while it holds RESTOREs unanswered (CLIENT PAUSE WRITE, then
+ *    CLIENT KILL): the replay reconnects, sends them again with REPLACE, loses nothing;
+ *  - a manual failover (CLUSTER FAILOVER on a replica) during the replay: the demoted master's
+ *    MOVED is followed to the promoted replica, nothing lost.
+ * The cluster has a replica per master (for the failover), started once for the whole file.
  *
  * A missing redis-server or redis-cli fails these tests (never a skip).
  */
@@ -90,13 +95,28 @@ function writeRdb(path: string, values: Array<{ key: string; v: Value; expireAt?
   writeFileSync(path, w.drain());
 }
 
+/** `n` small keys (strings, some with expiries, some lists) named by `name`. */
+function manyKeys(n: number, name: (i: number) => string): Array<{ key: string; v: Value; expireAt?: number }> {
+  const values: Array<{ key: string; v: Value; expireAt?: number }> = [];
+  for (let i = 0; i < n; i++) {
+    const key = name(i);
+    if (i % 10 === 3) values.push({ key, v: { type: 'list', value: [te.encode(`a${i}`), te.encode(`b${i}`)] } });
+    else values.push({ key, v: { type: 'string', value: te.encode(`value-${i}-${'x'.repeat(i % 50)}`) }, ...(i % 7 === 0 ? { expireAt: 4102444800000 + i } : {}) });
+  }
+  return values;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 const bin = requireRedisServer(t);
 if (bin !== undefined) {
   const work = mkdtempSync(join(tmpdir(), 'rdbmerge-cluster-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
   let cluster: ClusterHandle | undefined;
   t.before(async () => {
-    cluster = await startCluster(3);
+    cluster = await startCluster(3, 1);
   });
   t.teardown(async () => {
     await cluster?.stop();
@@ -255,14 +275,8 @@ if (bin !== undefined) {
     await flushCluster(c);
     // 3000 keys: every other one in the slot of the hash tag {hot}, the rest spread.
     const n = 3000;
-    const values: Array<{ key: string; v: Value; expireAt?: number }> = [];
-    for (let i = 0; i < n; i++) {
-      const key = i % 2 === 0 ? `{hot}:${i}` : `cold:${i}`;
-      if (i % 10 === 3) values.push({ key, v: { type: 'list', value: [te.encode(`a${i}`), te.encode(`b${i}`)] } });
-      else values.push({ key, v: { type: 'string', value: te.encode(`value-${i}-${'x'.repeat(i % 50)}`) }, ...(i % 7 === 0 ? { expireAt: 4102444800000 + i } : {}) });
-    }
     const path = join(work, 'hot.rdb');
-    writeRdb(path, values);
+    writeRdb(path, manyKeys(n, (i) => (i % 2 === 0 ? `{hot}:${i}` : `cold:${i}`)));
     const hotSlot = keySlot(te.encode('hot'));
     const from = await ownerIndex(c, hotSlot);
     const to = (from + 1) % 3;
@@ -301,5 +315,79 @@ if (bin !== undefined) {
     const v = await verifyCli([path, '--target', seed(), '--cluster', '--exact', '--now', rep.nowIso]);
     t.equal(v.code, 0, `verify --cluster --exact: exit 0${v.code !== 0 ? `: ${v.stdout.slice(0, 600)}` : ''}`);
     t.equal(v.report?.matched, n, 'every key matched');
+  });
+
+  t.test('a master\'s connections killed with RESTOREs unanswered: reconnected, sent again, nothing lost', async (t) => {
+    const c = cluster!;
+    await flushCluster(c);
+    const n = 3000;
+    const path = join(work, 'spread.rdb');
+    writeRdb(path, manyKeys(n, (i) => `spread:${i}`));
+    const victim = 1;
+    const replaying = replayCli([path, '--target', seed(0), '--cluster', '--max-rate', '700', '--json', '-q']);
+    let killed = 0;
+    const killing = (async () => {
+      const deadline = Date.now() + 20_000;
+      while (Number(await c.clients[victim]!.dbsize()) < 300) {
+        if (Date.now() > deadline) throw new Error('the replay wrote nothing to the master in 20 s');
+        await sleep(20);
+      }
+      // Writes wait on the server: RESTOREs pile up unanswered, then their connections die.
+      await c.clients[victim]!.call('CLIENT', 'PAUSE', 1500, 'WRITE');
+      await sleep(500);
+      killed = Number(await c.clients[victim]!.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes'));
+    })();
+    const [r] = await Promise.all([replaying, killing]);
+    t.ok(killed >= 4, `CLIENT KILL closed the replay's connections to the master (${killed})`);
+    t.equal(r.code, 0, `the replay went on: exit 0${r.code !== 0 ? `: ${r.stderr.slice(0, 800)}` : ''}`);
+    const rep = r.report!;
+    t.equal(rep.restored, n, `all ${n} keys restored`);
+    t.equal(rep.failed + rep.busy + rep.skipped, 0, 'none failed, busy or skipped');
+    t.ok(rep.cluster!.connectionsLost >= 1, `connections lost and reopened: ${rep.cluster!.connectionsLost}`);
+    t.ok(rep.cluster!.resent > 0, `unanswered RESTOREs sent again: ${rep.cluster!.resent}`);
+    t.equal(await clusterKeyCount(c), n, `${n} keys over the masters`);
+    const v = await verifyCli([path, '--target', seed(2), '--cluster', '--exact', '--now', rep.nowIso]);
+    t.equal(v.code, 0, `verify --cluster --exact: exit 0${v.code !== 0 ? `: ${v.stdout.slice(0, 600)}` : ''}`);
+  });
+
+  t.test('a manual failover during the replay: MOVED to the promoted replica, nothing lost', async (t) => {
+    const c = cluster!;
+    await flushCluster(c);
+    const n = 3000;
+    const path = join(work, 'failover.rdb');
+    writeRdb(path, manyKeys(n, (i) => `fo:${i}`));
+    const replica = c.replicas.find((x) => x.of === 0)!;
+    t.ok(replica !== undefined, 'master 0 has a replica');
+    const replaying = replayCli([path, '--target', seed(1), '--cluster', '--max-rate', '700', '--json', '-q']);
+    let promoted = 0;
+    const failingOver = (async () => {
+      const deadline = Date.now() + 30_000;
+      while (Number(await c.clients[0]!.dbsize()) < 300) {
+        if (Date.now() > deadline) throw new Error('the replay wrote nothing to master 0 in 30 s');
+        await sleep(20);
+      }
+      t.equal(await replica.client.call('CLUSTER', 'FAILOVER'), 'OK', 'CLUSTER FAILOVER accepted by the replica');
+      while (!/^role:master\r?$/m.test(String(await replica.client.call('INFO', 'replication')))) {
+        if (Date.now() > deadline) throw new Error('the replica was not promoted in 30 s');
+        await sleep(20);
+      }
+      promoted = Date.now();
+    })();
+    const [r] = await Promise.all([replaying, failingOver]);
+    const done = Date.now();
+    t.ok(promoted > 0 && promoted < done, 'the replica was promoted while the replay ran');
+    t.equal(r.code, 0, `the replay went on: exit 0${r.code !== 0 ? `: ${r.stderr.slice(0, 800)}` : ''}`);
+    const rep = r.report!;
+    t.equal(rep.restored, n, `all ${n} keys restored`);
+    t.equal(rep.failed + rep.busy + rep.skipped, 0, 'none failed, busy or skipped');
+    t.ok(rep.cluster!.moved > 0, `MOVED followed to the new master: ${rep.cluster!.moved}`);
+    t.ok(rep.cluster!.nodesAdded >= 1, 'the promoted replica was connected to');
+    // The masters now: the promoted replica and masters 1 and 2.
+    const masters = [replica.client, c.clients[1]!, c.clients[2]!];
+    let total = 0;
+    for (const m of masters) total += Number(await m.dbsize());
+    t.equal(total, n, `${n} keys over the masters after the failover`);
+    const v = await verifyCli([path, '--target', seed(2), '--cluster', '--exact', '--now', rep.nowIso]);
+    t.equal(v.code, 0, `verify --cluster --exact: exit 0${v.code !== 0 ? `: ${v.stdout.slice(0, 600)}` : ''}`);
   });
 }

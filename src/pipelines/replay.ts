@@ -358,7 +358,7 @@ class Replayer {
     if (this.cluster !== null) {
       // The reply may have come from another node (a redirection): route it again.
       ctx.args.push('REPLACE');
-      if (c.failure === null) this.report.bytesSent += this.cluster.send(c, slotOf(ctx.key), ctx.args, onRestore, ctx);
+      this.cluster.sendToOwner(slotOf(ctx.key), ctx.args, onRestore, ctx);
       return;
     }
     if (c.failure !== null) return;

@@ -18,8 +18,22 @@
  *    and `idle()` waits for them and for every reply.
  *
  * A redirection answers a command that the node did not execute, so resending it neither loses
- * nor duplicates the key. Nothing here sleeps in a loop: backoffs are single timers per command.
+ * nor duplicates the key.
+ *
+ * A connection lost (a node killed, a failover, CLIENT KILL, a server `timeout`): the node's Pool is
+ * closed, and the commands it had not answered are parked; the router reads the slot map again
+ * until every slot's owner can be reached (the same node back, or the replica a failover
+ * promoted), for at most `retryMs`, then sends the parked commands to the owners. Their first
+ * sending may or may not have run, so a RESTORE goes again with REPLACE (the key ends up with the
+ * file's value either way), reads and idempotent writes go again as they are, and any other
+ * command (RPUSH of a rebuild, RENAME) is answered with an error for its key (reported failed)
+ * rather than applied twice. A write acknowledged by a master that then died before its replica
+ * got it is lost by the cluster itself; no client can see that (`verify` does).
+ *
+ * Nothing here sleeps in a loop: backoffs are single timers per command, and the recovery waits
+ * with a growing delay between reads of the slot map.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { NetworkError, UsageError } from '../errors.js';
 import { crc16, keySlot, SLOTS } from '../merge/slots.js';
 import { redactUri, type RedisUri } from '../values.js';
@@ -34,6 +48,8 @@ export interface ClusterNode {
   uri: RedisUri;
   pool: Pool | null;
   opening: Promise<Pool> | null;
+  /** A connection to it was lost and it could not be reached since. */
+  down: boolean;
 }
 
 /** What the router did, for the report. */
@@ -50,6 +66,10 @@ export interface ClusterStats {
   refreshes: number;
   /** Nodes connected to after the start (a slot moved to a master not known before). */
   nodesAdded: number;
+  /** Connections lost (their node's Pool was closed and opened again, maybe on another node). */
+  connectionsLost: number;
+  /** Commands unanswered when their connection was lost, sent again (RESTORE with REPLACE). */
+  resent: number;
 }
 
 export interface ClusterOptions {
@@ -74,6 +94,17 @@ interface Routed {
   redirects: number;
   retryStart: number;
   tries: number;
+}
+
+/** Commands that may run twice with the same effect: sent again as they are after a lost connection. */
+const IDEMPOTENT = new Set([
+  'EXISTS', 'DUMP', 'PTTL', 'PEXPIRETIME', 'TYPE', 'DEL', 'PEXPIREAT', 'PEXPIRE', 'HSET', 'SADD', 'ZADD', 'RENAMENX', 'ASKING',
+  'FUNCTION', 'SELECT', 'DBSIZE', 'SCAN', 'INFO',
+]);
+
+function commandName(args: readonly Arg[]): string {
+  const a = args[0];
+  return typeof a === 'string' ? a.toUpperCase() : a instanceof Uint8Array ? Buffer.from(a).toString('latin1').toUpperCase() : '';
 }
 
 /** Redirections one command may follow before its reply is taken as it is (a loop guard). */
@@ -141,7 +172,7 @@ function slotRanges(r: Reply, seedHost: string): Array<[number, number, string, 
 /** The cluster's slot map and a Pool per master. Create with `ClusterRouter.discover`. */
 export class ClusterRouter {
   readonly nodes = new Map<string, ClusterNode>();
-  readonly stats: ClusterStats = { masters: [], moved: 0, ask: 0, retried: 0, refreshes: 0, nodesAdded: 0 };
+  readonly stats: ClusterStats = { masters: [], moved: 0, ask: 0, retried: 0, refreshes: 0, nodesAdded: 0, connectionsLost: 0, resent: 0 };
   /** Set when the router cannot go on (a node named by a redirection cannot be reached, ...). */
   failure: NetworkError | null = null;
   /** Redirected commands not yet written (waiting for a connection or a backoff). */
@@ -154,6 +185,9 @@ export class ClusterRouter {
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Rejecters of `call`s waiting for their reply. */
   private readonly calls = new Set<(e: Error) => void>();
+  /** Commands unanswered on a lost connection, waiting for the recovery. */
+  private parked: Routed[] = [];
+  private recovering: Promise<void> | null = null;
 
   private constructor(readonly seed: RedisUri, readonly opts: ClusterOptions) {
     this.retryMs = opts.retryMs ?? 30_000;
@@ -219,7 +253,7 @@ export class ClusterRouter {
     let host = addr.slice(0, i);
     if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
     const port = Number(addr.slice(i + 1));
-    n = { addr, uri: { ...this.seed, host, port }, pool: null, opening: null };
+    n = { addr, uri: { ...this.seed, host, port }, pool: null, opening: null, down: false };
     this.nodes.set(addr, n);
     return n;
   }
@@ -236,13 +270,15 @@ export class ClusterRouter {
         n.opening = null;
         throw e;
       }
-      n.pool = new Pool(conns, this.opts.depth, this.opts.budget);
-      // A connection lost is the end of the run (its unanswered commands are uncertain).
+      const pool = new Pool(conns, this.opts.depth, this.opts.budget);
+      n.pool = pool;
+      n.opening = null;
+      n.down = false;
       for (const c of conns) {
         const wake = c.onReplies;
         c.onReplies = () => {
           wake?.();
-          if (c.failure !== null) this.fail(c.failure);
+          if (c.failure !== null) this.connectionLost(n, pool, c.failure);
         };
       }
       this.stats.nodesAdded++;
@@ -264,14 +300,126 @@ export class ClusterRouter {
     if (this.failure !== null) throw this.failure;
     const n = this.ownerOf(slot);
     const pool = n.pool;
-    if (pool !== null) return pool.pick(bytes) ?? pool.room(bytes);
-    return this.open(n).then((p) => p.pick(bytes) ?? p.room(bytes));
+    const again = (e: unknown): Promise<RespConnection> => this.afterLoss(e).then(() => this.connFor(slot, bytes));
+    if (pool !== null) return pool.pick(bytes) ?? pool.room(bytes).catch(again);
+    if (n.down || this.recovering !== null) return again(null);
+    return this.open(n).then((p) => p.pick(bytes) ?? p.room(bytes)).catch((e: unknown) => {
+      n.down = true;
+      return again(e);
+    });
+  }
+
+  /**
+   * After a connection was lost (or a node could not be reached): resolves once the recovery
+   * found every slot an owner it can reach; rejects with the router's failure otherwise.
+   */
+  private afterLoss(e: unknown): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    this.recover(e instanceof NetworkError ? e : new NetworkError(e instanceof Error ? e.message : 'a cluster node cannot be reached'));
+    return this.recovering!.then(() => {
+      if (this.failure !== null) throw this.failure;
+    });
+  }
+
+  /**
+   * A connection of `n` failed: the node's Pool is closed (its other connections too, so that
+   * nothing of it is half answered), every unanswered routed command parked, the recovery started.
+   */
+  private connectionLost(n: ClusterNode, pool: Pool, e: NetworkError): void {
+    if (n.pool !== pool) return; // handled already
+    n.pool = null;
+    n.opening = null;
+    n.down = true;
+    this.stats.connectionsLost++;
+    for (const c of pool.conns) {
+      if (c.failure === null) c.close();
+      for (const { handler, ctx } of c.takeUnanswered()) {
+        // ASKING and the like need nothing: their command is parked with them.
+        if (handler === (onRouted as ReplyHandler<unknown>)) {
+          this.parked.push(ctx as Routed);
+          this.pending++;
+        }
+      }
+    }
+    if (this.failure === null) this.recover(e);
+  }
+
+  /** Starts (once at a time) the recovery: see the module comment. */
+  private recover(cause: NetworkError): void {
+    if (this.recovering !== null || this.failure !== null) return;
+    this.recovering = (async () => {
+      const start = Date.now();
+      let wait = 50;
+      for (;;) {
+        if (this.failure !== null) return;
+        await delay(wait);
+        wait = Math.min(1000, wait * 2);
+        await this.refresh();
+        // Every owner reachable? (A node that comes back, or the replica promoted in its place.)
+        let unreachable = false;
+        for (const m of this.masters()) {
+          if (m.pool !== null) continue;
+          try {
+            await this.open(m);
+          } catch {
+            m.down = true;
+            unreachable = true;
+          }
+        }
+        if (!unreachable) {
+          const parked = this.parked;
+          this.parked = [];
+          for (const r of parked) {
+            this.pending--;
+            this.resendUncertain(r);
+          }
+          if (this.parked.length === 0) return;
+        }
+        if (Date.now() - start >= this.retryMs) {
+          throw new NetworkError(
+            `${cause.message}; no owner of its slots reachable within ${Math.round(this.retryMs / 1000)} s`,
+            'is the cluster failing over? check CLUSTER NODES; a master without a replica must be restarted',
+          );
+        }
+      }
+    })().then(
+      () => {
+        this.recovering = null;
+        this.settle();
+      },
+      (e: unknown) => {
+        this.recovering = null;
+        this.fail(e instanceof NetworkError ? e : new NetworkError(String(e)));
+      },
+    );
+  }
+
+  /** A parked command, to the owner of its slot now: see the module comment. */
+  private resendUncertain(r: Routed): void {
+    const name = commandName(r.args);
+    if (name === 'RESTORE') {
+      if (!r.args.some((a) => a === 'REPLACE')) r.args = [...r.args, 'REPLACE'];
+    } else if (!IDEMPOTENT.has(name)) {
+      r.handler(new RespError(`ERR the connection was lost before the reply to ${name}; not sent again, it may or may not have run`), r.ctx);
+      return;
+    }
+    this.stats.resent++;
+    this.resend(this.ownerOf(r.slot), r, false);
   }
 
   /** Sends a command about `slot` on `c`; its reply reaches `handler(reply, ctx)` after redirections. Returns its size. */
   send<C>(c: RespConnection, slot: number, args: readonly Arg[], handler: ReplyHandler<C>, ctx: C): number {
     const r: Routed = { router: this, slot, args, handler: handler as ReplyHandler<unknown>, ctx, redirects: 0, retryStart: 0, tries: 0 };
     return c.send(args, onRouted, r);
+  }
+
+  /**
+   * Sends a command about `slot` to its owner now, on the connection the slot picks (outside the
+   * window: for a command that follows up a reply, as a RESTORE sent again with REPLACE).
+   */
+  sendToOwner<C>(slot: number, args: readonly Arg[], handler: ReplyHandler<C>, ctx: C): void {
+    const r: Routed = { router: this, slot, args, handler: handler as ReplyHandler<unknown>, ctx, redirects: 0, retryStart: 0, tries: 0 };
+    this.resend(this.ownerOf(slot), r, false);
   }
 
   /** `send` and a promise of the final reply; rejects when a connection or the router fails first. */
@@ -366,8 +514,10 @@ export class ClusterRouter {
         this.settle();
       },
       (e: unknown) => {
-        this.pending--;
-        this.fail(e instanceof NetworkError ? e : new NetworkError(`${node.addr}: ${(e as Error).message}`));
+        // Unreachable: parked until the recovery finds the slot's owner.
+        node.down = true;
+        this.parked.push(r);
+        this.recover(e instanceof NetworkError ? e : new NetworkError(`${node.addr}: ${(e as Error).message}`));
       },
     );
   }
@@ -415,14 +565,18 @@ export class ClusterRouter {
     for (const f of s) f();
   }
 
-  /** Every command answered, redirected ones included. @throws NetworkError when a connection or the router failed */
+  /** Every command answered, redirected and resent ones included. @throws NetworkError when the router failed */
   async idle(): Promise<void> {
     for (;;) {
       if (this.failure !== null) throw this.failure;
-      await Promise.all(this.pools().map((p) => p.idle()));
+      try {
+        await Promise.all(this.pools().map((p) => p.idle()));
+      } catch {
+        // A connection lost: its commands are parked, the recovery sends them.
+      }
       if (this.failure !== null) throw this.failure;
-      if (this.pending === 0 && this.pools().every((p) => p.conns.every((c) => c.inflight === 0))) return;
-      if (this.pending > 0) await new Promise<void>((resolve) => this.settled.push(resolve));
+      if (this.pending === 0 && this.recovering === null && this.pools().every((p) => p.conns.every((c) => c.inflight === 0))) return;
+      if (this.pending > 0 || this.recovering !== null) await new Promise<void>((resolve) => this.settled.push(resolve));
     }
   }
 

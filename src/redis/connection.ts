@@ -304,6 +304,27 @@ export class RespConnection {
     return this.inflight === 0 || (this.inflight < count && this.inflightBytes < bytes);
   }
 
+  /**
+   * After a failure: the handler and context of every command that got no reply, oldest first,
+   * taken once (the queue is empty afterwards). They may or may not have run on the server; a
+   * caller that can route them elsewhere (a cluster) sends them again.
+   */
+  takeUnanswered(): Array<{ handler: ReplyHandler<unknown>; ctx: unknown }> {
+    const out: Array<{ handler: ReplyHandler<unknown>; ctx: unknown }> = [];
+    const n = this.qHandler.length;
+    for (let k = 0; k < this.qLen; k++) {
+      const i = (this.qHead + k) & (n - 1);
+      out.push({ handler: this.qHandler[i]!, ctx: this.qCtx[i] });
+      this.qHandler[i] = undefined;
+      this.qCtx[i] = undefined;
+    }
+    this.qHead = 0;
+    this.qLen = 0;
+    this.inflight = 0;
+    this.inflightBytes = 0;
+    return out;
+  }
+
   /** Closes the connection (QUIT is not needed; unanswered commands are abandoned). */
   close(): void {
     this.closing = true;

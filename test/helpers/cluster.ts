@@ -9,11 +9,14 @@ import { Redis } from 'ioredis';
 import { findOnPath, freeClusterPort, probe, startRedis, type RedisHandle } from './redis-server.js';
 
 export interface ClusterHandle {
+  /** The masters as created. */
   nodes: RedisHandle[];
   /** Node ids, in the order of `nodes`. */
   ids: string[];
-  /** ioredis clients to each node (not cluster-aware), in the order of `nodes`. */
+  /** ioredis clients to each master (not cluster-aware), in the order of `nodes`. */
   clients: Redis[];
+  /** Replicas as created: `of` is the index of their master in `nodes`. */
+  replicas: Array<{ h: RedisHandle; id: string; client: Redis; of: number }>;
   stop(): Promise<void>;
 }
 
@@ -43,10 +46,10 @@ function run(bin: string, args: string[], timeoutMs: number): Promise<{ code: nu
 }
 
 /**
- * Starts `n` masters (no replicas) and creates the cluster.
+ * Starts `n` masters with `replicas` replicas each and creates the cluster.
  * @throws Error when redis-cli is missing, the create fails, or the cluster is not ok in time
  */
-export async function startCluster(n = 3, extraArgs: string[] = []): Promise<ClusterHandle> {
+export async function startCluster(n = 3, replicas = 0, extraArgs: string[] = []): Promise<ClusterHandle> {
   const cli = findOnPath('redis-cli');
   if (cli === undefined) throw new Error('redis-cli is not on PATH: the cluster tests need it (apt-get install -y redis-tools)');
   const nodes: RedisHandle[] = [];
@@ -55,19 +58,20 @@ export async function startCluster(n = 3, extraArgs: string[] = []): Promise<Clu
     for (const c of clients) c.disconnect();
     await Promise.all(nodes.map((h) => h.stop()));
   };
+  const total = n * (1 + replicas);
   try {
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < total; i++) {
       nodes.push(await startRedis({
         pickPort: freeClusterPort,
         args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', ...extraArgs],
       }));
     }
-    const r = await run(cli, ['--cluster', 'create', ...nodes.map((h) => `${h.host}:${h.port}`), '--cluster-yes'], 60_000);
+    const r = await run(cli, ['--cluster', 'create', ...nodes.map((h) => `${h.host}:${h.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], 60_000);
     if (r.code !== 0 || !/All 16384 slots covered/.test(r.out)) throw new Error(`redis-cli --cluster create failed (exit ${r.code}):\n${r.out}`);
     const deadline = Date.now() + 30_000;
     for (;;) {
       const infos = await Promise.all(nodes.map((h) => probe(h.port, ['CLUSTER', 'INFO'])));
-      const ok = infos.every((t) => /^cluster_state:ok\r?$/m.test(t) && new RegExp(`^cluster_known_nodes:${n}\\r?$`, 'm').test(t));
+      const ok = infos.every((t) => /^cluster_state:ok\r?$/m.test(t) && new RegExp(`^cluster_known_nodes:${total}\\r?$`, 'm').test(t));
       if (ok) break;
       if (Date.now() > deadline) throw new Error(`the cluster is not ok after 30 s:\n${infos.join('\n---\n')}`);
       await delay(100);
@@ -75,7 +79,38 @@ export async function startCluster(n = 3, extraArgs: string[] = []): Promise<Clu
     for (const h of nodes) clients.push(new Redis({ host: h.host, port: h.port, lazyConnect: true }));
     await Promise.all(clients.map((c) => c.connect()));
     const ids = await Promise.all(clients.map(async (c) => String(await c.call('CLUSTER', 'MYID'))));
-    return { nodes, ids, clients, stop };
+    // Roles as redis-cli chose them, each node asked itself (gossip may lag behind).
+    const masterIdx: number[] = [];
+    const replicaOf = new Map<number, string>();
+    for (let i = 0; i < total; i++) {
+      const info = await probe(nodes[i]!.port, ['INFO', 'replication']);
+      if (/^role:master\r?$/m.test(info)) {
+        masterIdx.push(i);
+      } else {
+        const port = Number(/^master_port:(\d+)\r?$/m.exec(info)?.[1]);
+        const m = nodes.findIndex((h) => h.port === port);
+        if (m < 0) throw new Error(`replica ${nodes[i]!.port}: master port ${port} is not one of ours`);
+        replicaOf.set(i, ids[m]!);
+      }
+    }
+    if (masterIdx.length !== n) throw new Error(`${masterIdx.length} masters after create, expected ${n}`);
+    // Wait for every replica to be in sync with its master.
+    for (const [i] of replicaOf) {
+      for (;;) {
+        const info = await probe(nodes[i]!.port, ['INFO', 'replication']);
+        if (/^master_link_status:up\r?$/m.test(info)) break;
+        if (Date.now() > deadline) throw new Error(`replica ${nodes[i]!.port} not in sync after 30 s:\n${info}`);
+        await delay(100);
+      }
+    }
+    const masterIds = masterIdx.map((i) => ids[i]!);
+    return {
+      nodes: masterIdx.map((i) => nodes[i]!),
+      ids: masterIds,
+      clients: masterIdx.map((i) => clients[i]!),
+      replicas: [...replicaOf].map(([i, m]) => ({ h: nodes[i]!, id: ids[i]!, client: clients[i]!, of: masterIds.indexOf(m) })),
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;
