@@ -390,4 +390,54 @@ if (bin !== undefined) {
     const v = await verifyCli([path, '--target', seed(2), '--cluster', '--exact', '--now', rep.nowIso]);
     t.equal(v.code, 0, `verify --cluster --exact: exit 0${v.code !== 0 ? `: ${v.stdout.slice(0, 600)}` : ''}`);
   });
+
+  t.test('a master killed (SIGKILL) during the replay: its replica takes over, the replay goes on', async (t) => {
+    const c = cluster!;
+    // Master 0 changed in the previous test: count and flush through each node's own role now.
+    const all = [...c.clients, ...c.replicas.map((r) => r.client)];
+    const masters = async (): Promise<typeof all> => {
+      const out: typeof all = [];
+      for (const x of all) {
+        if (x.status !== 'ready') continue;
+        if (/^role:master\r?$/m.test(String(await x.call('INFO', 'replication')))) out.push(x);
+      }
+      return out;
+    };
+    for (const m of await masters()) await m.flushall();
+    const victim = 1;
+    const replica = c.replicas.find((x) => x.of === victim)!;
+    const n = 3000;
+    const path = join(work, 'kill.rdb');
+    writeRdb(path, manyKeys(n, (i) => `kill:${i}`));
+    const replaying = replayCli([path, '--target', seed(2), '--cluster', '--max-rate', '700', '--json', '-q']);
+    const killing = (async () => {
+      const deadline = Date.now() + 20_000;
+      while (Number(await c.clients[victim]!.dbsize()) < 300) {
+        if (Date.now() > deadline) throw new Error('the replay wrote nothing to the master in 20 s');
+        await sleep(20);
+      }
+      // Hold the master's writes so that what it acknowledged has reached its replica, then kill it.
+      await c.clients[victim]!.call('CLIENT', 'PAUSE', 5000, 'WRITE');
+      await sleep(300);
+      const offsets = async (x: typeof all[number]): Promise<number> => Number(/^(?:master_repl_offset|slave_repl_offset):(\d+)/m.exec(String(await x.call('INFO', 'replication')))?.[1]);
+      const mo = await offsets(c.clients[victim]!);
+      for (let i = 0; i < 100 && (await offsets(replica.client)) < mo; i++) await sleep(20);
+      t.equal(await offsets(replica.client), mo, 'the replica has every write the master acknowledged');
+      c.clients[victim]!.disconnect();
+      process.kill(c.nodes[victim]!.pid, 'SIGKILL');
+    })();
+    const [r] = await Promise.all([replaying, killing]);
+    t.equal(r.code, 0, `the replay went on: exit 0${r.code !== 0 ? `: ${r.stderr.slice(0, 800)}` : ''}`);
+    const rep = r.report!;
+    t.equal(rep.restored, n, `all ${n} keys restored`);
+    t.equal(rep.failed + rep.busy + rep.skipped, 0, 'none failed, busy or skipped');
+    t.ok(rep.cluster!.connectionsLost >= 1, `connections lost: ${rep.cluster!.connectionsLost}`);
+    t.ok(rep.cluster!.retried > 0 || rep.cluster!.moved > 0 || rep.cluster!.refreshes > 0, `the cluster's answers while failing over were followed (${rep.cluster!.retried} retried, ${rep.cluster!.moved} MOVED, ${rep.cluster!.refreshes} map reads)`);
+    t.match(String(await replica.client.call('INFO', 'replication')), /^role:master\r?$/m, 'the replica was promoted');
+    let total = 0;
+    for (const m of await masters()) total += Number(await m.dbsize());
+    t.equal(total, n, `${n} keys over the masters after the failover`);
+    const v = await verifyCli([path, '--target', seed(2), '--cluster', '--exact', '--now', rep.nowIso]);
+    t.equal(v.code, 0, `verify --cluster --exact: exit 0${v.code !== 0 ? `: ${v.stdout.slice(0, 600)}` : ''}`);
+  });
 }
