@@ -852,7 +852,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
         control = await openClient(opts.target, connOpts);
       }
       run.cluster = await ClusterRouter.discover(opts.target, control!, {
-        perNode: nConn, depth, budget: Math.max(1, Math.floor(budget / nConn)), connect: connOpts,
+        perNode: nConn, depth, budget: Math.max(1, Math.floor(budget / nConn)), totalBudget: budget, connect: connOpts,
       });
       report.cluster = run.cluster.stats;
       report.connections = nConn * run.cluster.stats.masters.length;

@@ -325,7 +325,7 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
     }
     let pool: Pool | null = null;
     if (opts.cluster === true) {
-      router = await ClusterRouter.discover(opts.target, conns[0]!, { perNode: nConn, depth: depth * 2, budget: 64 * 1024 * 1024 / nConn, connect: connOpts });
+      router = await ClusterRouter.discover(opts.target, conns[0]!, { perNode: nConn, depth: depth * 2, budget: 64 * 1024 * 1024 / nConn, totalBudget: 64 * 1024 * 1024, connect: connOpts });
     } else {
       for (let i = 1; i < nConn; i++) conns.push(await openClient(opts.target, connOpts));
       pool = new Pool(conns, depth * 2, 64 * 1024 * 1024 / nConn);

@@ -79,6 +79,11 @@ export interface ClusterOptions {
   depth: number;
   /** Bytes in flight per connection. */
   budget: number;
+  /**
+   * Bytes in flight over every connection of every master: when given, `budget` becomes this
+   * divided by the connections opened at the start (perNode x masters).
+   */
+  totalBudget?: number;
   connect: ConnectOptions;
   /** How long a command keeps being retried after TRYAGAIN / CLUSTERDOWN. Default 30,000 ms. */
   retryMs?: number;
@@ -189,7 +194,7 @@ export class ClusterRouter {
   private parked: Routed[] = [];
   private recovering: Promise<void> | null = null;
 
-  private constructor(readonly seed: RedisUri, readonly opts: ClusterOptions) {
+  private constructor(readonly seed: RedisUri, public opts: ClusterOptions) {
     this.retryMs = opts.retryMs ?? 30_000;
   }
 
@@ -214,6 +219,9 @@ export class ClusterRouter {
       throw new NetworkError(`${redactUri(seed)}: slot ${missing} has no master in CLUSTER SLOTS`, 'the cluster is not ready: check CLUSTER INFO (cluster_state:ok)');
     }
     router.stats.masters = router.masters().map((n) => n.addr);
+    if (opts.totalBudget !== undefined) {
+      router.opts = { ...opts, budget: Math.max(1, Math.floor(opts.totalBudget / (opts.perNode * router.stats.masters.length))) };
+    }
     try {
       await Promise.all(router.masters().map((n) => router.open(n)));
     } catch (e) {
