@@ -10,6 +10,7 @@
  *  - the same inputs without `--into-db 0`: exit 2 before anything is written; a cluster node
  *    without `--cluster`, and `--cluster` against a standalone server: exit 2;
  *  - a value over `--proto-max-bulk-len` is rebuilt through a temporary key of the same slot;
+ *  - the lfu / lru fixtures: OBJECT FREQ / OBJECT IDLETIME on each key's owner carry the file's values;
  *  - a slot migrated (SETSLOT IMPORTING / MIGRATING, MIGRATE ... KEYS, SETSLOT NODE) while a replay
  *    slowed by `--max-rate` writes to it: ASK and MOVED are followed (the report counts them), no
  *    key is lost or duplicated, `verify --cluster --exact` exits 0;
@@ -26,8 +27,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { encodeValue, isDropped, RdbWriter } from '../native-free-parser/index.js';
-import type { Value } from '../native-free-parser/index.js';
+import { encodeValue, isDropped, RdbWriter, readRdbAll } from '../native-free-parser/index.js';
+import type { KeyRecord, Value } from '../native-free-parser/index.js';
 import { compareJsonl } from '../src/format/compare.js';
 import { keySlot } from '../src/merge/slots.js';
 import type { ReplayReport } from '../src/pipelines/replay.js';
@@ -268,6 +269,40 @@ if (bin !== undefined) {
     t.notOk(per.some((p) => p.lines.some((l) => String(l['key']).startsWith('rdbmerge:rebuild:'))), 'no temporary key left');
     const v = await verifyCli([path, '--target', seed(), '--cluster', '--exact']);
     t.equal(v.code, 0, 'verify --cluster --exact: exit 0');
+  });
+
+  t.test('lfu and lru fixtures: OBJECT FREQ and OBJECT IDLETIME on each key\'s owner carry the file values', async (t) => {
+    const c = cluster!;
+    for (const variant of ['lfu', 'lru'] as const) {
+      const f = fixtureIndex().find((x) => x.rdb === `redis-7.0.15-${variant}.rdb`)!;
+      const records = (await readRdbAll(readBytes(fixturePath(f.rdb)))).filter((r): r is KeyRecord => r.kind === 'key');
+      // --into-db 0 --on-conflict last: the record of the highest source db wins.
+      const winners = new Map<string, KeyRecord>();
+      for (const r of [...records].sort((a, b) => a.db - b.db)) winners.set(Buffer.from(r.key).toString('base64'), r);
+      await flushCluster(c);
+      for (const x of c.clients) await x.config('SET', 'maxmemory-policy', variant === 'lfu' ? 'allkeys-lfu' : 'allkeys-lru');
+      const started = Date.now();
+      const r = await replayCli([fixturePath(f.rdb), '--target', seed(), '--cluster', '--into-db', '0', '--on-conflict', 'last', '--json', '-q']);
+      t.equal(r.code, 0, `${f.rdb}: exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);
+      t.equal(r.report?.restored, winners.size, `${f.rdb}: ${winners.size} keys restored`);
+      const slack = Math.ceil((Date.now() - started) / 1000) + 2;
+      const bad: string[] = [];
+      for (const rec of winners.values()) {
+        const key = Buffer.from(rec.key);
+        const owner = c.clients[await ownerIndex(c, keySlot(key))]!;
+        if (variant === 'lfu') {
+          const got = Number(await owner.call('OBJECT', 'FREQ', key));
+          if (got !== rec.freq) bad.push(`${key.toString()}: FREQ ${got}, file ${rec.freq}`);
+        } else {
+          const got = Number(await owner.call('OBJECT', 'IDLETIME', key));
+          if (!(got >= rec.idle && got <= rec.idle + slack)) bad.push(`${key.toString()}: IDLETIME ${got}, file ${rec.idle}`);
+        }
+      }
+      t.same(bad, [], `${f.rdb}: ${winners.size} keys carry their ${variant === 'lfu' ? 'LFU counter' : 'idle time'} on their owner`);
+      if (variant === 'lfu') t.ok([...winners.values()].some((x) => x.freq > 0), 'some counters are not 0');
+      else t.ok([...winners.values()].some((x) => x.idle > 0), 'some idle times are not 0');
+    }
+    for (const x of c.clients) await x.config('SET', 'maxmemory-policy', 'noeviction');
   });
 
   t.test('a slot migrated while the replay writes to it: ASK and MOVED followed, no key lost', async (t) => {
