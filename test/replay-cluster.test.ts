@@ -117,7 +117,7 @@ if (bin !== undefined) {
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
   let cluster: ClusterHandle | undefined;
   t.before(async () => {
-    cluster = await startCluster(3, 1);
+    cluster = await startCluster({ masters: 3, replicas: 1 });
   });
   t.teardown(async () => {
     await cluster?.stop();

@@ -12,7 +12,9 @@
  *  - a CA file that holds no certificate: exit 8; a missing file, TLS options with a redis:// URI,
  *    a certificate without its key: exit 2;
  *  - a server with `--tls-auth-clients yes`: refused without a client certificate (exit 8, says
- *    so), works with `--tls-cert` / `--tls-key`.
+ *    so), works with `--tls-cert` / `--tls-key`;
+ *  - a Redis Cluster over TLS (3 masters, `tls-cluster yes`, created through the TLS ports):
+ *    `replay --cluster` and `verify --cluster --exact` over rediss://, every key on its owner.
  *
  * A missing redis-server or openssl fails these tests (never a skip).
  */
@@ -29,6 +31,7 @@ import type { VerifyTargetReport } from '../src/pipelines/verify-target.js';
 import { dumpOverResp } from '../src/redis/resp-dump.js';
 import { runCli } from './helpers/cli.js';
 import { fixtureIndex, fixtureManifest, fixturePath } from './helpers/fixtures.js';
+import { clusterKeyCount, startCluster } from './helpers/cluster.js';
 import { findOnPath, keyCount, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
 
 async function replayCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; report: ReplayReport | null }> {
@@ -66,7 +69,8 @@ function makeCertificates(dir: string): void {
   const caExt = ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'];
   openssl(dir, ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=rdbmerge test CA', ...caExt]);
   openssl(dir, ['req', '-x509', ...ec, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '2', '-subj', '/CN=another CA', ...caExt]);
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  // serverAuth and clientAuth: cluster nodes also present it to each other on the TLS bus.
+  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
   for (const who of ['server', 'client']) {
     openssl(dir, ['req', ...ec, '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who === 'server' ? 'localhost' : 'rdbmerge client'}`]);
@@ -178,6 +182,28 @@ else if (bin !== undefined) {
       t.equal(v.code, 0, 'verify with the client certificate: exit 0');
     } finally {
       await h.stop();
+    }
+  });
+
+  t.test('a Redis Cluster over TLS', async (t) => {
+    const c = await startCluster({ masters: 3, tls: { cert: pem('server.crt'), key: pem('server.key'), ca: pem('ca.crt') } });
+    try {
+      const target = `rediss://127.0.0.1:${c.tlsPorts[1]}`;
+      const args = ['--cluster', '--into-db', '0', '--on-conflict', 'last', '--tls-ca', pem('ca.crt')];
+      const r = await replayCli([file, '--target', target, ...args, '--json', '-q']);
+      t.equal(r.code, 0, `replay --cluster over rediss://: exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);
+      const expected = new Set(manifest.map((l) => JSON.stringify(l['key']))).size;
+      t.equal(r.report?.restored, expected, `${expected} keys restored`);
+      t.same(r.report?.cluster?.masters.sort(), c.tlsPorts.map((p) => `127.0.0.1:${p}`).sort(), 'the masters found by their TLS ports');
+      t.equal(await clusterKeyCount(c), expected, 'the keys are on the masters');
+      for (let i = 0; i < 3; i++) t.ok(Number(await c.clients[i]!.dbsize()) > 0, `master ${i} holds keys`);
+      const v = await verifyCli([file, '--target', `rediss://localhost:${c.tlsPorts[2]}`, ...args, '--exact', '--now', r.report!.nowIso]);
+      t.equal(v.code, 0, `verify --cluster --exact over rediss://: exit 0${v.code !== 0 ? `: ${v.stdout.slice(0, 500)} ${v.stderr}` : ''}`);
+      t.equal(v.report?.matched, expected, 'every key matched');
+      const noCa = await replayCli([file, '--target', target, '--cluster', '--into-db', '0', '--on-conflict', 'last']);
+      t.equal(noCa.code, 8, 'without the CA: exit 8');
+    } finally {
+      await c.stop();
     }
   });
 }

@@ -5,6 +5,7 @@
  * steps redis-cli performs, for moving one slot while a client writes.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { findOnPath, freeClusterPort, probe, startRedis, type RedisHandle } from './redis-server.js';
 
@@ -17,6 +18,8 @@ export interface ClusterHandle {
   clients: Redis[];
   /** Replicas as created: `of` is the index of their master in `nodes`. */
   replicas: Array<{ h: RedisHandle; id: string; client: Redis; of: number }>;
+  /** With `tls`: the TLS port of each master, in the order of `nodes`. */
+  tlsPorts: number[];
   stop(): Promise<void>;
 }
 
@@ -45,11 +48,40 @@ function run(bin: string, args: string[], timeoutMs: number): Promise<{ code: nu
   });
 }
 
+export interface ClusterOptions {
+  /** Default 3. */
+  masters?: number;
+  /** Replicas per master; default 0. */
+  replicas?: number;
+  /**
+   * TLS: every node also listens on a TLS port (its plain port stays, for the helpers' readiness
+   * checks), the cluster bus runs over TLS (`tls-cluster yes`), and the cluster is created through
+   * the TLS ports, so that CLUSTER SLOTS over TLS names them.
+   */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+/** A port for a TLS listener (any the OS hands out). */
+function tlsPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      const p = typeof a === 'object' && a !== null ? a.port : 0;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
 /**
- * Starts `n` masters with `replicas` replicas each and creates the cluster.
+ * Starts `masters` masters with `replicas` replicas each and creates the cluster.
  * @throws Error when redis-cli is missing, the create fails, or the cluster is not ok in time
  */
-export async function startCluster(n = 3, replicas = 0, extraArgs: string[] = []): Promise<ClusterHandle> {
+export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterHandle> {
+  const n = opts.masters ?? 3;
+  const replicas = opts.replicas ?? 0;
+  const tls = opts.tls;
   const cli = findOnPath('redis-cli');
   if (cli === undefined) throw new Error('redis-cli is not on PATH: the cluster tests need it (apt-get install -y redis-tools)');
   const nodes: RedisHandle[] = [];
@@ -59,14 +91,23 @@ export async function startCluster(n = 3, replicas = 0, extraArgs: string[] = []
     await Promise.all(nodes.map((h) => h.stop()));
   };
   const total = n * (1 + replicas);
+  const tlsPorts: number[] = [];
   try {
     for (let i = 0; i < total; i++) {
+      const tp = tls !== undefined ? await tlsPort() : 0;
+      const tlsArgs = tls === undefined ? [] : [
+        '--tls-port', String(tp), '--tls-cluster', 'yes', '--tls-replication', 'yes', '--tls-cert-file', tls.cert, '--tls-key-file', tls.key,
+        '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no',
+      ];
       nodes.push(await startRedis({
         pickPort: freeClusterPort,
-        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', ...extraArgs],
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', ...tlsArgs],
       }));
+      tlsPorts.push(tp);
     }
-    const r = await run(cli, ['--cluster', 'create', ...nodes.map((h) => `${h.host}:${h.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], 60_000);
+    const addrs = nodes.map((h, i) => `${h.host}:${tls !== undefined ? tlsPorts[i] : h.port}`);
+    const tlsCli = tls === undefined ? [] : ['--tls', '--cacert', tls.ca];
+    const r = await run(cli, [...tlsCli, '--cluster', 'create', ...addrs, '--cluster-replicas', String(replicas), '--cluster-yes'], 60_000);
     if (r.code !== 0 || !/All 16384 slots covered/.test(r.out)) throw new Error(`redis-cli --cluster create failed (exit ${r.code}):\n${r.out}`);
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -88,7 +129,7 @@ export async function startCluster(n = 3, replicas = 0, extraArgs: string[] = []
         masterIdx.push(i);
       } else {
         const port = Number(/^master_port:(\d+)\r?$/m.exec(info)?.[1]);
-        const m = nodes.findIndex((h) => h.port === port);
+        const m = nodes.findIndex((h, k) => h.port === port || tlsPorts[k] === port);
         if (m < 0) throw new Error(`replica ${nodes[i]!.port}: master port ${port} is not one of ours`);
         replicaOf.set(i, ids[m]!);
       }
@@ -105,6 +146,7 @@ export async function startCluster(n = 3, replicas = 0, extraArgs: string[] = []
     }
     const masterIds = masterIdx.map((i) => ids[i]!);
     return {
+      tlsPorts: masterIdx.map((i) => tlsPorts[i]!),
       nodes: masterIdx.map((i) => nodes[i]!),
       ids: masterIds,
       clients: masterIdx.map((i) => clients[i]!),
