@@ -153,7 +153,7 @@ export function renderReplay(r: ReplayReport): string {
   lines.push(`  payloads: ${n(r.copied)} copied, ${n(r.converted)} converted${r.fieldTtlsDropped > 0 ? `, ${n(r.fieldTtlsDropped)} lost their field TTLs` : ''}`);
   if (r.cluster !== null) {
     const c = r.cluster;
-    lines.push(`  cluster: ${c.masters.length} masters (${c.masters.join(', ')}); redirections followed: ${n(c.moved)} MOVED, ${n(c.ask)} ASK, ${n(c.retried)} retried${c.refreshes > 0 ? `; slot map read again ${c.refreshes} time(s)` : ''}`);
+    lines.push(`  cluster: ${c.masters.length} masters (${c.masters.join(', ')}); redirections followed: ${n(c.moved)} MOVED, ${n(c.ask)} ASK, ${n(c.retried)} retried${c.refreshes > 0 ? `; slot map read again ${c.refreshes} time(s)` : ''}${c.connectionsLost > 0 ? `; ${n(c.connectionsLost)} connection(s) lost, ${n(c.resent)} unanswered command(s) sent again` : ''}`);
   }
   if (r.collisionCount > 0) lines.push(`  collisions across inputs: ${n(r.collisionCount)} (policy ${r.policy})`);
   const f = r.functions;
