@@ -559,26 +559,38 @@ class Replayer {
       rep.rebuilt++;
       return this.flushFile();
     }
-    const depth = this.pool?.depth ?? this.cluster!.opts.depth;
-    const budget = this.pool?.budget ?? this.cluster!.opts.budget;
-    // Every command of this key on one connection, in order, through the same window. Replies to
-    // other keys may SELECT another database on it between our awaits (a BUSYKEY retry), so each
-    // command re-selects the key's database first when needed.
-    const c = await this.connFor(k.db, 1024, k.key);
-    const tmpSlot = slotOf(tmp);
     const cluster = this.cluster;
-    const send = (args: readonly Arg[]): void => {
-      this.selected(c, k.db);
-      rep.bytesSent += cluster !== null ? cluster.send(c, tmpSlot, args, onRebuildStep, ctx) : c.send(args, onRebuildStep, ctx);
-    };
-    const call = (args: readonly Arg[]): Promise<Reply> => {
-      this.selected(c, k.db);
-      return cluster !== null ? cluster.call(c, tmpSlot, args) : c.call(args);
-    };
     const ctx: RebuildCtx = { error: null };
+    let send: (args: readonly Arg[]) => void;
+    let call: (args: readonly Arg[]) => Promise<Reply>;
+    let room: () => void | Promise<void>;
+    if (cluster !== null) {
+      // In a cluster: every command to the connection the temporary key's slot picks on its
+      // owner now, so that a lost connection or a redirection keeps them in order (see cluster.ts).
+      const tmpSlot = slotOf(tmp);
+      send = (args) => cluster.sendToOwner(tmpSlot, args, onRebuildStep, ctx);
+      call = (args) => cluster.callOwner(tmpSlot, args);
+      room = () => cluster.roomAt(tmpSlot);
+    } else {
+      const pool = this.pool!;
+      // Every command of this key on one connection, in order, through the same window. Replies to
+      // other keys may SELECT another database on it between our awaits (a BUSYKEY retry), so each
+      // command re-selects the key's database first when needed.
+      const c = await this.connFor(k.db, 1024, k.key);
+      send = (args) => {
+        this.selected(c, k.db);
+        rep.bytesSent += c.send(args, onRebuildStep, ctx);
+      };
+      call = (args) => {
+        this.selected(c, k.db);
+        return c.call(args);
+      };
+      room = () => (c.roomFor(pool.depth, pool.budget) ? undefined : c.whenBelow(pool.depth, pool.budget));
+    }
     send(['DEL', tmp]);
     for (const cmd of plan.commands) {
-      if (!c.roomFor(depth, budget)) await c.whenBelow(depth, budget);
+      const w = room();
+      if (w !== undefined) await w;
       this.checkFatal();
       send(cmd);
     }

@@ -103,7 +103,7 @@ interface Routed {
 
 /** Commands that may run twice with the same effect: sent again as they are after a lost connection. */
 const IDEMPOTENT = new Set([
-  'EXISTS', 'DUMP', 'PTTL', 'PEXPIRETIME', 'TYPE', 'DEL', 'PEXPIREAT', 'PEXPIRE', 'HSET', 'SADD', 'ZADD', 'RENAMENX', 'ASKING',
+  'EXISTS', 'DUMP', 'PTTL', 'PEXPIRETIME', 'TYPE', 'DEL', 'PEXPIREAT', 'PEXPIRE', 'HSET', 'SADD', 'ZADD', 'ASKING',
   'FUNCTION', 'SELECT', 'DBSIZE', 'SCAN', 'INFO',
 ]);
 
@@ -430,24 +430,40 @@ export class ClusterRouter {
     this.resend(this.ownerOf(slot), r, false);
   }
 
-  /** `send` and a promise of the final reply; rejects when a connection or the router fails first. */
-  call(c: RespConnection, slot: number, args: readonly Arg[]): Promise<Reply> {
+  /** `sendToOwner` and a promise of the final reply; rejects when the router fails first. */
+  callOwner(slot: number, args: readonly Arg[]): Promise<Reply> {
     return new Promise((resolve, reject) => {
       if (this.failure !== null) {
         reject(this.failure);
         return;
       }
       this.calls.add(reject);
-      try {
-        this.send(c, slot, args, (reply: Reply) => {
-          this.calls.delete(reject);
-          resolve(reply);
-        }, null);
-      } catch (e) {
+      this.sendToOwner(slot, args, (reply: Reply) => {
         this.calls.delete(reject);
-        reject(e);
-      }
+        resolve(reply);
+      }, null);
     });
+  }
+
+  /**
+   * Resolves (or returns undefined at once) when the connection `sendToOwner` picks for `slot`
+   * has room in its window; waits through a recovery when that connection is lost.
+   * @throws NetworkError (rejects) when the router failed
+   */
+  roomAt(slot: number): void | Promise<void> {
+    if (this.failure !== null) throw this.failure;
+    const n = this.ownerOf(slot);
+    const pool = n.pool;
+    if (pool === null) {
+      if (n.down || this.recovering !== null) return this.afterLoss(null);
+      return this.open(n).then(() => undefined, (e: unknown) => {
+        n.down = true;
+        return this.afterLoss(e);
+      });
+    }
+    const c = pool.conns[slot % pool.conns.length]!;
+    if (c.roomFor(this.opts.depth, this.opts.budget)) return undefined;
+    return c.whenBelow(this.opts.depth, this.opts.budget).catch((e: unknown) => this.afterLoss(e));
   }
 
   /**
