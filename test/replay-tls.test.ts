@@ -4,9 +4,9 @@
  * for 127.0.0.1 and localhost (subjectAltName), a client certificate, and a second CA that signed
  * nothing of this server.
  *
- *  - `--tls-ca`: the fixture arrives (read back independently over the server's plain port, which
- *    the test helper also uses to see that the server is up) and `verify --exact` exits 0, by
- *    address and by host name;
+ *  - `--tls-ca`: the fixture arrives (read back independently with ioredis over TLS) and
+ *    `verify --exact` exits 0, by address and by host name; the servers listen on TLS only
+ *    (`--port 0 --tls-port P`);
  *  - no CA and no `--tls-insecure`: exit 8 naming the certificate problem, nothing written; the
  *    wrong CA: the same; `--tls-insecure` without a CA works;
  *  - a CA file that holds no certificate: exit 8; a missing file, TLS options with a redis:// URI,
@@ -19,8 +19,7 @@
  * A missing redis-server or openssl fails these tests (never a skip).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -32,7 +31,7 @@ import { dumpOverResp } from '../src/redis/resp-dump.js';
 import { runCli } from './helpers/cli.js';
 import { fixtureIndex, fixtureManifest, fixturePath } from './helpers/fixtures.js';
 import { clusterKeyCount, startCluster } from './helpers/cluster.js';
-import { findOnPath, keyCount, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
+import { findOnPath, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
 
 async function replayCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; report: ReplayReport | null }> {
   const r = await runCli(['replay', ...args]);
@@ -44,18 +43,6 @@ async function verifyCli(args: string[]): Promise<{ code: number; stdout: string
   const r = await runCli(['verify', ...args, '--json', '-q']);
   const first = r.stdout.split('\n')[0] ?? '';
   return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as VerifyTargetReport) : null };
-}
-
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const p = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(p));
-    });
-  });
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -91,29 +78,41 @@ else if (bin !== undefined) {
   const file = fixturePath(fx.rdb);
   const manifest = fixtureManifest(fx);
 
-  /** A server with a TLS port (and its plain port, for the helper's readiness check and reads). */
+  /** A server listening on TLS only. */
   async function tlsServer(authClients: 'no' | 'yes'): Promise<{ h: RedisHandle; tlsPort: number }> {
-    for (let attempt = 0; ; attempt++) {
-      const tlsPort = await freeTcpPort();
-      try {
-        const h = await startRedis({
-          args: [
-            '--tls-port', String(tlsPort), '--tls-cert-file', pem('server.crt'), '--tls-key-file', pem('server.key'),
-            '--tls-ca-cert-file', pem('ca.crt'), '--tls-auth-clients', authClients,
-          ],
-        });
-        return { h, tlsPort };
-      } catch (e) {
-        if (attempt >= 3) throw e;
-      }
+    const h = await startRedis({
+      tls: { cert: pem('server.crt'), key: pem('server.key'), ca: pem('ca.crt'), authClients, clientCert: pem('client.crt'), clientKey: pem('client.key') },
+    });
+    return { h, tlsPort: h.port };
+  }
+
+  /** node:tls options for the test's own reads (CA and client certificate). */
+  const tlsOpts = { ca: readFileSync(pem('ca.crt')), cert: readFileSync(pem('client.crt')), key: readFileSync(pem('client.key')) };
+
+  async function withClient<T>(h: RedisHandle, fn: (c: Redis) => Promise<T>): Promise<T> {
+    const c = new Redis({ host: h.host, port: h.port, tls: tlsOpts, lazyConnect: true });
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      c.disconnect();
     }
   }
 
   async function flush(h: RedisHandle): Promise<void> {
-    const c = new Redis({ host: h.host, port: h.port });
-    await c.flushall();
-    await c.call('FUNCTION', 'FLUSH');
-    c.disconnect();
+    await withClient(h, async (c) => {
+      await c.flushall();
+      await c.call('FUNCTION', 'FLUSH');
+    });
+  }
+
+  /** Keys over every database (INFO keyspace). */
+  async function totalKeys(h: RedisHandle): Promise<number> {
+    return withClient(h, async (c) => {
+      let n = 0;
+      for (const m of String(await c.info('keyspace')).matchAll(/^db\d+:keys=(\d+)/gm)) n += Number(m[1]);
+      return n;
+    });
   }
 
   t.test('a server with a TLS port, clients not authenticated', async (t) => {
@@ -131,12 +130,14 @@ else if (bin !== undefined) {
       const garbage = await replayCli([file, '--target', target, '--tls-ca', pem('garbage.pem')]);
       t.equal(garbage.code, 8, 'a CA file with no certificate: exit 8');
       t.match(garbage.stderr, /no PEM certificate/);
-      t.equal((await keyCount(h.port)).total, 0, 'nothing written by the refused runs');
+      t.equal(await totalKeys(h), 0, 'nothing written by the refused runs');
 
       const missing = await replayCli([file, '--target', target, '--tls-ca', pem('nope.pem')]);
       t.equal(missing.code, 2, 'a CA file that does not exist: exit 2');
-      const plainUri = await replayCli([file, '--target', `redis://127.0.0.1:${h.port}`, '--tls-ca', pem('ca.crt')]);
+      const plainUri = await replayCli([file, '--target', `redis://127.0.0.1:${tlsPort}`, '--tls-ca', pem('ca.crt')]);
       t.equal(plainUri.code, 2, 'TLS options with a redis:// URI: exit 2');
+      const plainToTls = await replayCli([file, '--target', `redis://127.0.0.1:${tlsPort}`]);
+      t.equal(plainToTls.code, 8, `redis:// (no TLS) to the TLS port: exit 8, no hang: ${plainToTls.stderr.split('\n')[0]}`);
       const half = await replayCli([file, '--target', target, '--tls-cert', pem('client.crt')]);
       t.equal(half.code, 2, '--tls-cert without --tls-key: exit 2');
 
@@ -144,7 +145,7 @@ else if (bin !== undefined) {
       t.equal(r.code, 0, `--tls-ca: exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);
       t.equal(r.report?.restored, manifest.length, `${manifest.length} keys restored`);
       t.equal(r.report?.target, target, 'the report names the rediss:// target');
-      const back = await dumpOverResp({ host: h.host, port: h.port });
+      const back = await dumpOverResp({ host: h.host, port: h.port, tls: tlsOpts });
       const diffs = compareJsonl(manifest, back);
       t.equal(diffs.length, 0, `the server holds the manifest (${back.length} keys)${diffs.length > 0 ? `: ${JSON.stringify(diffs.slice(0, 3))}` : ''}`);
       const v = await verifyCli([file, '--target', target, '--tls-ca', pem('ca.crt'), '--exact']);
@@ -173,7 +174,7 @@ else if (bin !== undefined) {
       const without = await replayCli([file, '--target', target, '--tls-ca', pem('ca.crt')]);
       t.equal(without.code, 8, 'no client certificate: exit 8');
       t.match(without.stderr, /client certificate/, `says a client certificate is needed: ${without.stderr.split('\n')[0]}`);
-      t.equal((await keyCount(h.port)).total, 0, 'nothing written');
+      t.equal(await totalKeys(h), 0, 'nothing written');
       const cert = ['--tls-ca', pem('ca.crt'), '--tls-cert', pem('client.crt'), '--tls-key', pem('client.key')];
       const r = await replayCli([file, '--target', target, ...cert, '--json', '-q']);
       t.equal(r.code, 0, `--tls-cert / --tls-key: exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);

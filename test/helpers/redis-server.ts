@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsc, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -36,6 +37,23 @@ export interface StartRedisOptions {
    * 10000 free as well, for its cluster bus.
    */
   pickPort?: () => Promise<number>;
+  /**
+   * TLS only: the server listens on its port with TLS (`--port 0 --tls-port PORT`), and the
+   * readiness checks connect over TLS with these files (client certificate when the server asks).
+   */
+  tls?: TlsServerFiles;
+}
+
+/** Certificates for a TLS-only server and the helper's own TLS probes. */
+export interface TlsServerFiles {
+  cert: string;
+  key: string;
+  ca: string;
+  /** `--tls-auth-clients`; default 'no'. */
+  authClients?: 'no' | 'yes' | 'optional';
+  /** The client certificate the probes present (needed with authClients 'yes'). */
+  clientCert?: string;
+  clientKey?: string;
 }
 
 /** The server did not come up: it exited, refused its file, or did not answer in time. */
@@ -176,7 +194,7 @@ function encodeCommand(args: string[]): Buffer {
  * for PING and INFO while the server may not be up yet (no client library, no reconnect logic).
  * Error replies resolve as their text starting with '-'.
  */
-export function probe(port: number, args: string[], timeoutMs = 2000): Promise<string> {
+export function probe(port: number, args: string[], timeoutMs = 2000, tls?: TlsServerFiles): Promise<string> {
   return new Promise((resolve, reject) => {
     let sock: Socket | undefined;
     let buf: Buffer = Buffer.alloc(0);
@@ -190,7 +208,16 @@ export function probe(port: number, args: string[], timeoutMs = 2000): Promise<s
       if (err !== undefined) reject(err);
       else resolve(value!);
     }
-    sock = connect({ host: HOST, port }, () => sock!.write(encodeCommand(args)));
+    if (tls === undefined) {
+      sock = connect({ host: HOST, port }, () => sock!.write(encodeCommand(args)));
+    } else {
+      sock = tlsConnect({
+        host: HOST,
+        port,
+        ca: readFileSync(tls.ca),
+        ...(tls.clientCert !== undefined && tls.clientKey !== undefined ? { cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey) } : {}),
+      }, () => sock!.write(encodeCommand(args)));
+    }
     sock.on('error', (e) => finish(e));
     sock.on('close', () => finish(new Error('connection closed before a reply')));
     sock.on('data', (chunk: Buffer) => {
@@ -252,6 +279,10 @@ async function startOnce(bin: string, port: number, opts: StartRedisOptions): Pr
   const args = [
     '--port', String(port), '--bind', HOST, '--dir', dir, '--dbfilename', 'dump.rdb',
     '--save', '', '--appendonly', 'no', '--logfile', join(dir, 'redis.log'), '--daemonize', 'no',
+    ...(opts.tls !== undefined ? [
+      '--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.cert, '--tls-key-file', opts.tls.key,
+      '--tls-ca-cert-file', opts.tls.ca, '--tls-auth-clients', opts.tls.authClients ?? 'no',
+    ] : []),
     ...(opts.args ?? []),
   ];
   let output = '';
@@ -317,12 +348,12 @@ async function startOnce(bin: string, port: number, opts: StartRedisOptions): Pr
     if (exit !== undefined) return fail('exited before it was ready');
     if (Date.now() > deadline) return fail(`was not ready within ${opts.timeoutMs ?? 20_000} ms`);
     try {
-      const pong = await probe(port, ['PING']);
+      const pong = await probe(port, ['PING'], 2000, opts.tls);
       if (pong === 'PONG') {
-        const info = await probe(port, ['INFO', 'persistence']);
+        const info = await probe(port, ['INFO', 'persistence'], 2000, opts.tls);
         // Whoever answers must be our child: if another test's server took the port first, ours
         // fails to bind and exits, and the loop above retries on a new port.
-        const server = /^loading:0\r?$/m.test(info) ? await probe(port, ['INFO', 'server']) : '';
+        const server = /^loading:0\r?$/m.test(info) ? await probe(port, ['INFO', 'server'], 2000, opts.tls) : '';
         if (new RegExp(`^process_id:${child.pid}\\r?$`, 'm').test(server)) break;
       }
     } catch {
