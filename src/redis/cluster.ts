@@ -610,6 +610,8 @@ export class ClusterRouter {
   }
 
   close(): void {
+    // Ends a recovery under way too (its loop looks at `failure`).
+    this.failure ??= new NetworkError('the cluster connections were closed');
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const p of this.pools()) p.close();
