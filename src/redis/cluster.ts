@@ -290,7 +290,13 @@ export class ClusterRouter {
         };
       }
       this.stats.nodesAdded++;
-      return n.pool;
+      // A connection that failed while the others were being opened: handled as lost now.
+      const dead = conns.find((c) => c.failure !== null);
+      if (dead !== undefined) {
+        this.connectionLost(n, pool, dead.failure!);
+        throw dead.failure!;
+      }
+      return pool;
     })();
     return n.opening;
   }
