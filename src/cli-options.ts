@@ -110,6 +110,52 @@ export const SELECT_OPTIONS: readonly OptionDef[] = [
   { flags: '--drop-expired', description: 'drop keys whose (shifted) expiry is at or before --now' },
 ];
 
+/**
+ * TLS for `rediss://` URIs, for every command that opens a client (replay, verify --target, fetch,
+ * migrate). Read with `tlsOptionsFrom`; the files are read when the command connects.
+ */
+export const TLS_OPTIONS: readonly OptionDef[] = [
+  { flags: '--tls-ca <FILE>', description: 'rediss://: PEM file of the CA(s) that signed the server certificate (default: the system CAs)' },
+  { flags: '--tls-cert <FILE>', description: 'rediss://: PEM client certificate, for servers that ask for one (with --tls-key)' },
+  { flags: '--tls-key <FILE>', description: 'rediss://: PEM private key of --tls-cert' },
+  { flags: '--tls-insecure', description: 'rediss://: do not verify the server certificate (encryption without authentication)' },
+];
+
+/** The TLS options as given: file names, not yet read (src/redis/connection.ts `readTlsFiles`). */
+export interface TlsOptions {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  insecure?: boolean;
+}
+
+/**
+ * TlsOptions from commander's raw values; undefined when none was given.
+ * @throws UsageError for --tls-cert without --tls-key (or the reverse), or --tls-ca with
+ *   --tls-insecure, or TLS options given while none of `uris` is rediss://
+ */
+export function tlsOptionsFrom(raw: Raw, uris: ReadonlyArray<{ tls: boolean } | undefined> = []): TlsOptions | undefined {
+  const ca = str(raw, 'tlsCa');
+  const cert = str(raw, 'tlsCert');
+  const key = str(raw, 'tlsKey');
+  const insecure = raw['tlsInsecure'] === true;
+  if (ca === undefined && cert === undefined && key === undefined && !insecure) return undefined;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError(`${cert === undefined ? '--tls-key' : '--tls-cert'} needs ${cert === undefined ? '--tls-cert' : '--tls-key'}`, 'a client certificate goes with its private key');
+  }
+  if (ca !== undefined && insecure) throw new UsageError('--tls-ca and --tls-insecure contradict each other', 'give the CA to verify the server, or --tls-insecure to skip verification');
+  const given = uris.filter((u) => u !== undefined);
+  if (given.length > 0 && !given.some((u) => u!.tls)) {
+    throw new UsageError('--tls-* options need a rediss:// URI', 'write the target as rediss://host:port to connect over TLS');
+  }
+  return {
+    ...(ca !== undefined ? { ca } : {}),
+    ...(cert !== undefined ? { cert } : {}),
+    ...(key !== undefined ? { key } : {}),
+    ...(insecure ? { insecure } : {}),
+  };
+}
+
 function collect(value: string, previous: unknown): string[] {
   return Array.isArray(previous) ? [...(previous as string[]), value] : [value];
 }

@@ -5,7 +5,7 @@
  * one JSON object with --json; printed too when the run ends with failed or busy keys).
  */
 import { Option, type Command } from 'commander';
-import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
+import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, TLS_OPTIONS, tlsOptionsFrom } from '../cli-options.js';
 import { UsageError } from '../errors.js';
 import type { ConflictPolicy } from '../pipelines/merge.js';
 import {
@@ -49,6 +49,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
     )
     .argument('<INPUT...>', 'RDB files or directories (their *.rdb files, in name order); order = conflict order')
     .option('--target <URI>', 'the server: redis://[user[:password]@]host[:port] or rediss:// (password also from REDISCLI_AUTH)')
+    .option('--cluster', 'the target is a node of a Redis Cluster: each key goes to the master owning its slot (MOVED/ASK followed); database 0 only')
     .option('--resp-out <FILE>', 'write the commands as RESP to FILE (for redis-cli --pipe) instead of sending them; needs --target-version')
     .addOption(new Option('--on-conflict <POLICY>', 'a key in several inputs (or source dbs mapped together): first, last, or error (exit 9)')
       .choices(['first', 'last', 'error']).default('error'))
@@ -61,12 +62,15 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
     .option('--max-rate <KEYS_PER_S>', 'send at most this many keys a second')
     .option('--proto-max-bulk-len <SIZE>', "the target's proto-max-bulk-len (default: CONFIG GET, else 512mb); longer values are rebuilt");
   addOptions(cmd, SELECT_OPTIONS);
+  addOptions(cmd, TLS_OPTIONS);
   cmd.addHelpText(
     'after',
     '\nExamples:\n' +
       '  rdbmerge replay dumps/ --target redis://10.0.0.5:6379 --on-conflict last --on-busykey replace\n' +
       '  REDISCLI_AUTH=secret rdbmerge replay a.rdb b.rdb --target redis://new-host --into-db 0 --json\n' +
-      '  rdbmerge replay dump.rdb --resp-out cmds.resp --target-version 10 && redis-cli --pipe < cmds.resp\n',
+      '  rdbmerge replay dump.rdb --resp-out cmds.resp --target-version 10 && redis-cli --pipe < cmds.resp\n' +
+      '  rdbmerge replay dumps/ --target redis://10.0.0.7:7000 --cluster --into-db 0 --on-conflict last\n' +
+      '  rdbmerge replay dump.rdb --target rediss://cache.example:6380 --tls-ca ca.pem\n',
   );
   cmd.action(async (inputs: string[], _opts: unknown, self: Command) => {
     const raw = self.optsWithGlobals();
@@ -79,6 +83,9 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
       throw new UsageError('replay: give --target URI or --resp-out FILE (one of them)');
     }
     const target = targetText !== undefined ? parseUri(targetText, '--target', ctx.io.env) : undefined;
+    const tls = tlsOptionsFrom(raw, [target]);
+    const cluster = raw['cluster'] === true;
+    if (cluster && respOut !== undefined) throw new UsageError('--cluster goes with --target, not --resp-out', 'for a cluster via files: merge --split-slots and load each shard');
     const connections = positiveInt(raw['connections'], '--connections');
     const pipeline = positiveInt(raw['pipeline'], '--pipeline');
     const maxRate = positiveNumber(raw['maxRate'], '--max-rate');
@@ -92,6 +99,8 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
         onConflict: raw['onConflict'] as ConflictPolicy,
         onBusykey: raw['onBusykey'] as BusyKeyPolicy,
         ...(target !== undefined ? { target } : {}),
+        ...(cluster ? { cluster } : {}),
+        ...(tls !== undefined ? { tls } : {}),
         ...(respOut !== undefined ? { respOut } : {}),
         ...(targetVersion !== undefined ? { targetVersion } : {}),
         dropUnsupported: raw['dropUnsupported'] === true,
@@ -142,6 +151,10 @@ export function renderReplay(r: ReplayReport): string {
       `${n(r.skipped)} skipped${r.skipped > 0 ? ` (${n(r.skippedBusy)} already there, ${n(r.skippedExpired)} expired, ${n(r.skippedUnsupported)} unsupported)` : ''}, ${n(r.failed)} failed`,
   );
   lines.push(`  payloads: ${n(r.copied)} copied, ${n(r.converted)} converted${r.fieldTtlsDropped > 0 ? `, ${n(r.fieldTtlsDropped)} lost their field TTLs` : ''}`);
+  if (r.cluster !== null) {
+    const c = r.cluster;
+    lines.push(`  cluster: ${c.masters.length} masters (${c.masters.join(', ')}); redirections followed: ${n(c.moved)} MOVED, ${n(c.ask)} ASK, ${n(c.retried)} retried${c.refreshes > 0 ? `; slot map read again ${c.refreshes} time(s)` : ''}${c.connectionsLost > 0 ? `; ${n(c.connectionsLost)} connection(s) lost, ${n(c.resent)} unanswered command(s) sent again` : ''}`);
+  }
   if (r.collisionCount > 0) lines.push(`  collisions across inputs: ${n(r.collisionCount)} (policy ${r.policy})`);
   const f = r.functions;
   if (f.loaded.length + f.skipped.length + f.dropped.length + f.failed.length > 0) {

@@ -5,7 +5,7 @@
  * progress and the output (one line per difference, or one JSON object with --json).
  */
 import type { Command } from 'commander';
-import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
+import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, TLS_OPTIONS, tlsOptionsFrom } from '../cli-options.js';
 import { UsageError, VerifyDiffError } from '../errors.js';
 import type { JsonBytes } from '../format/jsonl.js';
 import type { ConflictPolicy } from '../pipelines/merge.js';
@@ -32,16 +32,19 @@ export const registerVerify: RegisterCommand = (program: Command, ctx: CommandCo
     .argument('<INPUT...>', 'the merge inputs: RDB files or directories, in merge order')
     .option('--against <FILE>', 'the merged file; repeat for the files of a split (their union is compared)', collect)
     .option('--target <URI>', 'a live server a replay wrote to, read back with DUMP (instead of --against)')
+    .option('--cluster', 'with --target: the server is a node of a Redis Cluster; each key is read from the master owning its slot')
     .option('--exact', 'with --target: the server holds nothing else (no other key, no other function library)')
     .option('--ttl-tolerance <DURATION>', 'expiries this far apart still match (default 0ms with --against, 2s with --target)')
     .option('--limit <N>', 'differences listed (all are counted)', '100');
   addMergeOptions(cmd);
   addOptions(cmd, SELECT_OPTIONS);
+  addOptions(cmd, TLS_OPTIONS);
   cmd.addHelpText(
     'after',
     '\nExamples:\n' +
       '  rdbmerge verify dumps/ --against dump.rdb --on-conflict last --now 2026-11-25T12:00:00Z\n' +
-      '  rdbmerge verify a.rdb b.rdb --against out/dump.0.rdb --against out/dump.1.rdb --into-db 0\n',
+      '  rdbmerge verify a.rdb b.rdb --against out/dump.0.rdb --against out/dump.1.rdb --into-db 0\n' +
+      '  rdbmerge verify dumps/ --target redis://10.0.0.7:7000 --cluster --into-db 0 --on-conflict last --exact\n',
   );
   cmd.action(async (inputs: string[], _opts: unknown, self: Command) => {
     const raw = self.optsWithGlobals();
@@ -54,6 +57,9 @@ export const registerVerify: RegisterCommand = (program: Command, ctx: CommandCo
       throw new UsageError('verify: give --against FILE or --target URI (one of them)');
     }
     if (raw['exact'] === true && targetText === undefined) throw new UsageError('--exact goes with --target');
+    if (raw['cluster'] === true && targetText === undefined) throw new UsageError('--cluster goes with --target');
+    const target = targetText !== undefined ? parseUri(targetText, '--target', ctx.io.env) : undefined;
+    const tls = tlsOptionsFrom(raw, [target]);
     const ttlTolerance = parseDuration(String(raw['ttlTolerance'] ?? (targetText !== undefined ? '2s' : '0ms')), '--ttl-tolerance');
     if (ttlTolerance < 0) throw new UsageError('--ttl-tolerance: must not be negative');
     const limitText = String(raw['limit'] ?? '100');
@@ -73,7 +79,11 @@ export const registerVerify: RegisterCommand = (program: Command, ctx: CommandCo
       signal: ctx.signal,
     };
     const report: VerifyReport = targetText !== undefined
-      ? await verifyTarget(inputs, { ...common, target: parseUri(targetText, '--target', ctx.io.env), exact: raw['exact'] === true })
+      ? await verifyTarget(inputs, {
+        ...common, target: target!, exact: raw['exact'] === true,
+        ...(raw['cluster'] === true ? { cluster: true } : {}),
+        ...(tls !== undefined ? { tls } : {}),
+      })
       : await verifyAgainst(inputs, { ...common, against: against! });
     if (g.json) {
       await ctx.out.write(`${JSON.stringify(report)}\n`);

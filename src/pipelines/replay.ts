@@ -28,7 +28,12 @@
  * over the real key (RENAMENX, or RENAME under `replace`): nobody sees half a value. A single
  * element over the limit cannot be sent at all: the key is reported failed.
  *
- * Not yet: cluster targets (MOVED / slot routing), stdin input, checkpoints.
+ * Cluster targets (`cluster`): src/redis/cluster.ts routes each key to the master owning its slot
+ * and follows MOVED / ASK / TRYAGAIN; only database 0 exists there, so inputs whose keys land in
+ * another database are refused before anything is sent. A rebuilt value's temporary key carries a
+ * hash tag of the real key's slot, so that the final RENAME stays within one slot.
+ *
+ * Not yet: stdin input, checkpoints.
  */
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -44,7 +49,8 @@ import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
 import { atomicWrite, type AtomicFile } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
 import { keyHash } from '../merge/key-index.js';
-import { openClient, serverInfo, type RespConnection, type ServerInfo } from '../redis/connection.js';
+import { ClusterRouter, slotOf, slotTag, type ClusterStats } from '../redis/cluster.js';
+import { openClient, readTlsFiles, serverInfo, type RespConnection, type ServerInfo, type TlsFiles } from '../redis/connection.js';
 import { Pool } from '../redis/pool.js';
 import { rebuildCommands } from '../redis/rebuild.js';
 import { CommandWriter, RespError, type Arg, type Reply } from '../redis/resp.js';
@@ -73,6 +79,10 @@ export interface ReplayOptions {
   onConflict?: ConflictPolicy;
   /** `--target URI`: the server. Exactly one of `target` and `respOut`. */
   target?: RedisUri;
+  /** `--cluster`: `target` is a node of a Redis Cluster (any node: the slot map is read from it). Default false. */
+  cluster?: boolean;
+  /** `--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-insecure` for a rediss:// target. */
+  tls?: TlsFiles;
   /** `--resp-out FILE`: write the commands as RESP instead of sending them (needs `targetVersion`). */
   respOut?: string;
   /**
@@ -166,6 +176,8 @@ export interface ReplayReport {
   functions: { loaded: string[]; skipped: string[]; dropped: string[]; failed: Array<{ library: string; error: string }> };
   /** Bytes of commands sent (or written). */
   bytesSent: number;
+  /** `--cluster`: the masters and the redirections followed; null for a standalone target. */
+  cluster: ClusterStats | null;
   seconds: number;
   keysPerSecond: number;
 }
@@ -301,6 +313,8 @@ class Replayer {
 
   // Live mode.
   pool: Pool | null = null;
+  /** Live mode into a cluster (then `pool` is null). */
+  cluster: ClusterRouter | null = null;
   // File mode.
   file: AtomicFile | null = null;
   writer: CommandWriter | null = null;
@@ -313,7 +327,7 @@ class Replayer {
   fatalReply(command: string, r: RespError): void {
     this.fatal ??= new NetworkError(
       `the target refused ${command}: ${r.code}${r.code === 'ERR' ? ` ${r.message.slice(4, 200)}` : ''}`,
-      r.code === 'OOM' ? 'the target is out of memory (maxmemory)' : r.code === 'MOVED' || r.code === 'ASK' ? 'the target is a cluster node: cluster replay is not supported yet' : undefined,
+      r.code === 'OOM' ? 'the target is out of memory (maxmemory)' : r.code === 'MOVED' || r.code === 'ASK' ? 'the target is a cluster node: add --cluster' : undefined,
     );
   }
 
@@ -341,6 +355,12 @@ class Replayer {
     // replace: again on the same connection (the key's commands stay in order there).
     ctx.again = true;
     const c = ctx.conn;
+    if (this.cluster !== null) {
+      // The reply may have come from another node (a redirection): route it again.
+      ctx.args.push('REPLACE');
+      this.cluster.sendToOwner(slotOf(ctx.key), ctx.args, onRestore, ctx);
+      return;
+    }
     if (c.failure !== null) return;
     // Other keys' SELECTs may have followed on this connection since.
     this.selected(c, ctx.db);
@@ -352,18 +372,33 @@ class Replayer {
     this.report.bytesSent += c.send(ctx.args, onRestore, ctx);
   }
 
-  tmpKey(): string {
+  /** A temporary key; in a cluster, on the slot of `key` (a hash tag of that slot). */
+  tmpKey(key: Uint8Array): string {
+    if (this.cluster !== null) return `rdbmerge:rebuild:{${slotTag(slotOf(key))}}:${this.runId}:${this.tmpSeq++}`;
     return `rdbmerge:rebuild:${this.runId}:${this.tmpSeq++}`;
   }
 
   checkFatal(): void {
     if (this.fatal !== null) throw this.fatal;
+    if (this.cluster?.failure != null) throw this.cluster.failure;
+  }
+
+  /** Sends a command about `key` on `c` (through the cluster router when there is one). */
+  send<C>(c: RespConnection, key: Uint8Array, args: readonly Arg[], handler: (r: Reply, ctx: C) => void, ctx: C): number {
+    return this.cluster !== null ? this.cluster.send(c, slotOf(key), args, handler, ctx) : c.send(args, handler, ctx);
+  }
+
+  /** Every command answered (live mode). */
+  async idle(): Promise<void> {
+    if (this.cluster !== null) await this.cluster.idle();
+    else await this.pool!.idle();
   }
 
   // ---- sending ------------------------------------------------------------------------------
 
-  /** A connection with room for `bytes`, its database selected. */
-  connFor(db: number, bytes: number): RespConnection | Promise<RespConnection> {
+  /** A connection with room for `bytes`, its database selected (in a cluster: of the master owning `key`). */
+  connFor(db: number, bytes: number, key: Uint8Array): RespConnection | Promise<RespConnection> {
+    if (this.cluster !== null) return this.cluster.connFor(slotOf(key), bytes);
     const pool = this.pool!;
     const c = pool.pick(bytes);
     if (c !== null) return this.selected(c, db);
@@ -459,7 +494,7 @@ class Replayer {
     }
     // Size of the command, roughly: the payload dominates.
     const size = dumpLen + k.key.length + 64;
-    const c = this.connFor(k.db, size);
+    const c = this.connFor(k.db, size, k.key);
     if (c instanceof Promise) return c.then((conn) => this.restore(conn, k, args));
     this.restore(c, k, args);
     return undefined;
@@ -470,26 +505,26 @@ class Replayer {
     if (this.replaceUpfront) {
       // EXISTS (or the DEL that stands for REPLACE before 3.0) answers first: replaced or new.
       if (this.replaceFlag) {
-        this.report.bytesSent += c.send(['EXISTS', k.key], onThere, ctx);
+        this.report.bytesSent += this.send(c, k.key, ['EXISTS', k.key], onThere, ctx);
         args.push('REPLACE');
       } else {
         this.report.bytesSent += c.send(['DEL', k.key], onThere, ctx);
       }
     }
-    this.report.bytesSent += c.send(args, onRestore, ctx);
+    this.report.bytesSent += this.send(c, k.key, args, onRestore, ctx);
   }
 
   /** Pass 2: EXISTS for a winner (one that will be sent: not already expired). */
   exists(k: KeyRecord): void | Promise<void> {
     if (k.expireAt >= 0 && k.expireAt <= Date.now()) return;
-    const c = this.connFor(k.db, k.key.length + 32);
+    const c = this.connFor(k.db, k.key.length + 32, k.key);
     const ctx = { run: this, db: k.db, key: k.key };
     if (c instanceof Promise) {
       return c.then((conn) => {
-        this.report.bytesSent += conn.send(['EXISTS', k.key], onExists, ctx);
+        this.report.bytesSent += this.send(conn, k.key, ['EXISTS', k.key], onExists, ctx);
       });
     }
-    this.report.bytesSent += c.send(['EXISTS', k.key], onExists, ctx);
+    this.report.bytesSent += this.send(c, k.key, ['EXISTS', k.key], onExists, ctx);
     return undefined;
   }
 
@@ -504,7 +539,7 @@ class Replayer {
       // payloadForTarget already dropped them (--drop-unsupported) or threw.
       v = { type: 'hash', value: v.value };
     }
-    const tmp = this.tmpKey();
+    const tmp = this.tmpKey(k.key);
     const plan = rebuildCommands(v, Buffer.from(tmp), { maxBulk: this.maxBulk, targetVersion: this.version });
     if ('error' in plan) {
       this.keyFailed(k.db, k.key, plan.error);
@@ -524,23 +559,38 @@ class Replayer {
       rep.rebuilt++;
       return this.flushFile();
     }
-    const pool = this.pool!;
-    // Every command of this key on one connection, in order, through the same window. Replies to
-    // other keys may SELECT another database on it between our awaits (a BUSYKEY retry), so each
-    // command re-selects the key's database first when needed.
-    const c = await this.connFor(k.db, 1024);
-    const send = (args: readonly Arg[]): void => {
-      this.selected(c, k.db);
-      rep.bytesSent += c.send(args, onRebuildStep, ctx);
-    };
-    const call = (args: readonly Arg[]): Promise<Reply> => {
-      this.selected(c, k.db);
-      return c.call(args);
-    };
+    const cluster = this.cluster;
     const ctx: RebuildCtx = { error: null };
+    let send: (args: readonly Arg[]) => void;
+    let call: (args: readonly Arg[]) => Promise<Reply>;
+    let room: () => void | Promise<void>;
+    if (cluster !== null) {
+      // In a cluster: every command to the connection the temporary key's slot picks on its
+      // owner now, so that a lost connection or a redirection keeps them in order (see cluster.ts).
+      const tmpSlot = slotOf(tmp);
+      send = (args) => cluster.sendToOwner(tmpSlot, args, onRebuildStep, ctx);
+      call = (args) => cluster.callOwner(tmpSlot, args);
+      room = () => cluster.roomAt(tmpSlot);
+    } else {
+      const pool = this.pool!;
+      // Every command of this key on one connection, in order, through the same window. Replies to
+      // other keys may SELECT another database on it between our awaits (a BUSYKEY retry), so each
+      // command re-selects the key's database first when needed.
+      const c = await this.connFor(k.db, 1024, k.key);
+      send = (args) => {
+        this.selected(c, k.db);
+        rep.bytesSent += c.send(args, onRebuildStep, ctx);
+      };
+      call = (args) => {
+        this.selected(c, k.db);
+        return c.call(args);
+      };
+      room = () => (c.roomFor(pool.depth, pool.budget) ? undefined : c.whenBelow(pool.depth, pool.budget));
+    }
     send(['DEL', tmp]);
     for (const cmd of plan.commands) {
-      if (!c.roomFor(pool.depth, pool.budget)) await c.whenBelow(pool.depth, pool.budget);
+      const w = room();
+      if (w !== undefined) await w;
       this.checkFatal();
       send(cmd);
     }
@@ -660,6 +710,10 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
   if (!Number.isInteger(depth) || depth < 1) throw new UsageError('--pipeline: at least 1');
   if (opts.maxRate !== undefined && !(opts.maxRate > 0)) throw new UsageError('--max-rate: a positive number of keys per second');
   if (opts.protoMaxBulkLen !== undefined && !(opts.protoMaxBulkLen >= 1024)) throw new UsageError('--proto-max-bulk-len: at least 1kb');
+  if (opts.cluster === true) {
+    if (opts.target === undefined) throw new UsageError('--cluster goes with --target (a node of the cluster)');
+    if (sel.intoDb !== undefined && sel.intoDb !== 0) throw new UsageError(`--into-db ${sel.intoDb}: a cluster has only database 0`, 'use --into-db 0');
+  }
   const paths = await resolveInputs('replay', inputArgs, sel);
 
   const report: ReplayReport = {
@@ -694,6 +748,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     fieldTtlsDropped: 0,
     functions: { loaded: [], skipped: [], dropped: [], failed: [] },
     bytesSent: 0,
+    cluster: null,
     seconds: 0,
     keysPerSecond: 0,
   };
@@ -702,19 +757,19 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
   // ---- the target first: a wrong password should not wait for the index pass --------------
   let control: RespConnection | null = null;
   let info: ServerInfo | null = null;
-  const connOpts = {
-    ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
-    ...(opts.replyTimeoutMs !== undefined ? { replyTimeoutMs: opts.replyTimeoutMs } : {}),
-  };
   let ix: IndexedInputs | null = null;
   try {
+    const tls = opts.target?.tls === true ? await readTlsFiles(opts.tls) : undefined;
+    const connOpts = {
+      ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      ...(opts.replyTimeoutMs !== undefined ? { replyTimeoutMs: opts.replyTimeoutMs } : {}),
+      ...(tls !== undefined ? { tls } : {}),
+    };
     if (opts.target !== undefined) {
       control = await openClient(opts.target, connOpts);
       info = await serverInfo(control);
       report.serverVersion = info.version;
-      if (info.mode === 'cluster') {
-        throw new UsageError(`${redactUri(opts.target)} is a cluster node: replay into a cluster is not supported yet`, 'merge with --split-slots and load each shard, or replay into a standalone server');
-      }
+      checkClusterMode(opts.target, info.mode, opts.cluster === true);
       const serverRdb = rdbVersionForServer(info.version, info.valkey);
       if (serverRdb === undefined) {
         throw new NetworkError(`${redactUri(opts.target)}: cannot tell the server version from INFO (${JSON.stringify(info.version)})`, 'give --target-version');
@@ -773,6 +828,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
       t0,
     });
     report.collisionCount = ix.collisionCount;
+    if (opts.cluster === true) onlyDbZero(ix);
     if (unsupported !== null) throw unsupported;
     const fn = settleFunctions(ix.libraries, policy, paths);
     if (policy === 'error' && (ix.collisionCount > 0 || fn.conflicts.length > 0)) {
@@ -802,7 +858,17 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     }
 
     // ---- live: open the other connections ----------------------------------------------------
-    if (opts.target !== undefined) {
+    if (opts.target !== undefined && opts.cluster === true) {
+      if (control!.failure !== null) {
+        control!.close();
+        control = await openClient(opts.target, connOpts);
+      }
+      run.cluster = await ClusterRouter.discover(opts.target, control!, {
+        perNode: nConn, depth, budget: Math.max(1, Math.floor(budget / nConn)), totalBudget: budget, connect: connOpts,
+      });
+      report.cluster = run.cluster.stats;
+      report.connections = nConn * run.cluster.stats.masters.length;
+    } else if (opts.target !== undefined) {
       // The first connection sat idle through the index pass: a server `timeout` may have closed it.
       if (control!.failure !== null) {
         control!.close();
@@ -824,9 +890,16 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
 
     // ---- pass 2 (--on-busykey error, target not empty): nothing is written if a key exists ---
     const existing: Library[] = [];
-    if (run.pool !== null && busyPolicy !== 'replace') {
+    // The first connection of every master (one for a standalone target).
+    const heads: RespConnection[] = run.cluster !== null
+      ? run.cluster.masters().map((n) => n.pool!.conns[0]!)
+      : run.pool !== null ? [run.pool.conns[0]!] : [];
+    const live = heads.length > 0;
+    if (live && busyPolicy !== 'replace') {
       for (const l of libs) {
-        if (await libraryExists(run.pool.conns[0]!, l.library)) existing.push(l);
+        let there = false;
+        for (const c of heads) there ||= await libraryExists(c, l.library);
+        if (there) existing.push(l);
       }
       if (busyPolicy === 'skip') {
         report.functions.skipped = existing.map((l) => l.library);
@@ -834,20 +907,28 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
       }
     }
     let occupied = false;
-    if (run.pool !== null) {
+    if (live) {
       const dbs = new Set<number>();
       ix.index.forEach((s) => dbs.add(ix!.index.dbOf(s)));
-      occupied = [...dbs].some((d) => (info!.keyspace.get(d) ?? 0) > 0);
+      if (run.cluster !== null) {
+        // Every master's own keyspace (INFO is per node).
+        for (const c of heads) {
+          const ks = (await serverInfo(c)).keyspace;
+          occupied ||= (ks.get(0) ?? 0) > 0;
+        }
+      } else {
+        occupied = [...dbs].some((d) => (info!.keyspace.get(d) ?? 0) > 0);
+      }
       const strategy = opts.replaceStrategy ?? 'auto';
       run.replaceUpfront = busyPolicy === 'replace' && (strategy === 'upfront' || (strategy === 'auto' && occupied));
     }
-    if (run.pool !== null && busyPolicy === 'error') {
+    if (live && busyPolicy === 'error') {
       if (occupied) {
         await eachWinner(ix, maxValueSize, 'check', t0, opts, (_st, k) => {
           run.checkFatal();
           return run.exists(k);
         });
-        await run.pool.idle();
+        await run.idle();
         run.checkFatal();
       }
       if (report.busy > 0 || existing.length > 0) {
@@ -871,11 +952,16 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
         report.functions.loaded.push(l.library);
         continue;
       }
-      const r = await run.pool!.conns[0]!.call(args);
-      if (r instanceof RespError) {
-        if (FATAL_CODES.has(r.code)) run.fatalReply('FUNCTION LOAD', r);
+      // A cluster: every master gets the library (functions are per node).
+      let failed: RespError | null = null;
+      for (const c of heads) {
+        const r = await c.call(args);
+        if (r instanceof RespError) failed ??= r;
+      }
+      if (failed !== null) {
+        if (FATAL_CODES.has(failed.code)) run.fatalReply('FUNCTION LOAD', failed);
         run.checkFatal();
-        report.functions.failed.push({ library: l.library, error: r.message });
+        report.functions.failed.push({ library: l.library, error: failed.message });
       } else {
         report.functions.loaded.push(l.library);
       }
@@ -892,6 +978,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
       const wait = due - performance.now();
       if (wait > 1) {
         run.pool?.conns.forEach((c) => c.flush());
+        run.cluster?.flush();
         await delay(wait);
       }
     };
@@ -900,8 +987,8 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
       if (rate !== undefined) return pace().then(() => run.key(st, k));
       return run.key(st, k);
     });
-    if (run.pool !== null) {
-      await run.pool.idle();
+    if (live) {
+      await run.idle();
       run.checkFatal();
     } else {
       await run.drainFile();
@@ -932,9 +1019,45 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
   } finally {
     control?.close();
     run.pool?.close();
+    run.cluster?.close();
     if (run.file !== null) await run.file.abort();
     if (ix !== null) await ix.ra.close();
   }
+}
+
+/**
+ * The target's `redis_mode` against `--cluster`: a cluster node needs it (its other masters hold
+ * most slots), a standalone server refuses it.
+ * @throws UsageError
+ */
+export function checkClusterMode(target: RedisUri, mode: string, cluster: boolean): void {
+  if (mode === 'cluster' && !cluster) {
+    throw new UsageError(
+      `${redactUri(target)} is a Redis Cluster node: add --cluster to route each key to the master owning its slot`,
+      'a cluster has only database 0: inputs with keys in other databases also need --into-db 0',
+    );
+  }
+  if (mode !== 'cluster' && cluster) {
+    throw new UsageError(`--cluster: ${redactUri(target)} is not a cluster node (redis_mode:${mode})`, 'leave out --cluster for a standalone server');
+  }
+}
+
+/**
+ * A cluster has only database 0: every winner must land there.
+ * @throws UsageError naming the other databases
+ */
+export function onlyDbZero(ix: IndexedInputs): void {
+  const other = new Map<number, number>();
+  ix.index.forEach((s) => {
+    const d = ix.index.dbOf(s);
+    if (d !== 0) other.set(d, (other.get(d) ?? 0) + 1);
+  });
+  if (other.size === 0) return;
+  const list = [...other].sort((a, b) => a[0] - b[0]).map(([d, n]) => `db ${d} (${n} key${n === 1 ? '' : 's'})`);
+  throw new UsageError(
+    `a Redis Cluster has only database 0, and the inputs hold keys in ${list.join(', ')}; nothing sent`,
+    'add --into-db 0 (with --on-conflict first or last if keys of different databases collide), or --db 0 to keep only database 0',
+  );
 }
 
 const TYPE_BYTES: Uint8Array[] = Array.from({ length: 256 }, (_, i) => Uint8Array.of(i));

@@ -12,6 +12,9 @@
  *     without field TTLs, with `dropUnsupported`); keys whose expiry has passed are expected gone;
  *  3. with `exact`, every database of the target is SCANned and a key that is not a winner the
  *     target should hold is extra, and function libraries beyond the expected ones are extra.
+ * A cluster target (`cluster`): each key is read from the master owning its slot (MOVED / ASK
+ * followed, src/redis/cluster.ts); `exact` counts the keys of every master (DBSIZE) and SCANs each
+ * master when there are more than the winners found; every master must hold the libraries.
  * LRU/LFU data is not compared (reading a key changes it).
  */
 import {
@@ -23,7 +26,8 @@ import { InterruptedError, NetworkError, UsageError } from '../errors.js';
 import { jsonBytes, keyJson } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
 import { bytesEqual, keyHash } from '../merge/key-index.js';
-import { openClient, serverInfo, type RespConnection } from '../redis/connection.js';
+import { ClusterRouter, slotOf as keySlotOf } from '../redis/cluster.js';
+import { openClient, readTlsFiles, serverInfo, type RespConnection, type TlsFiles } from '../redis/connection.js';
 import { Pool } from '../redis/pool.js';
 import { RespError, type Reply } from '../redis/resp.js';
 import { redactUri, type RedisUri } from '../values.js';
@@ -31,7 +35,7 @@ import {
   conflictError, indexInputs, resolveInputs, settleFunctions, settleWinners, type ConflictPolicy, type IndexedInputs,
   type MergeProgress,
 } from './merge.js';
-import { eachWinner } from './replay.js';
+import { checkClusterMode, eachWinner, onlyDbZero } from './replay.js';
 import type { VerifyDifference, VerifyReport } from './verify.js';
 import { compareKeyJson, expectedValue } from './verify.js';
 
@@ -49,6 +53,10 @@ export interface VerifyTargetOptions {
   /** `--on-conflict`, as given to replay. Default 'error' (collisions: ConflictError, exit 9). */
   onConflict?: ConflictPolicy;
   target: RedisUri;
+  /** `--cluster`: the target is a node of a Redis Cluster. Default false. */
+  cluster?: boolean;
+  /** TLS options for a rediss:// target. */
+  tls?: TlsFiles;
   /** `--target-version`, as given to replay. Default: from the target's INFO. */
   targetVersion?: number;
   /** `--drop-unsupported`, as given to replay. Default false. */
@@ -273,16 +281,19 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
   }
   const paths = await resolveInputs('verify', inputArgs, sel);
   const shown = redactUri(opts.target);
-  const connOpts = {
-    ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
-    ...(opts.replyTimeoutMs !== undefined ? { replyTimeoutMs: opts.replyTimeoutMs } : {}),
-  };
   const conns: RespConnection[] = [];
+  let router: ClusterRouter | null = null;
   let ix: IndexedInputs | null = null;
   try {
+    const tls = opts.target.tls ? await readTlsFiles(opts.tls) : undefined;
+    const connOpts = {
+      ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      ...(opts.replyTimeoutMs !== undefined ? { replyTimeoutMs: opts.replyTimeoutMs } : {}),
+      ...(tls !== undefined ? { tls } : {}),
+    };
     conns.push(await openClient(opts.target, connOpts));
     const info = await serverInfo(conns[0]!);
-    if (info.mode === 'cluster') throw new UsageError(`${shown} is a cluster node: verifying a cluster is not supported yet`);
+    checkClusterMode(opts.target, info.mode, opts.cluster === true);
     const serverRdb = rdbVersionForServer(info.version, info.valkey);
     if (serverRdb === undefined) throw new NetworkError(`${shown}: cannot tell the server version from INFO`, 'give --target-version');
     const version = opts.targetVersion ?? (serverRdb >= 80 ? 11 : Math.min(serverRdb, 12));
@@ -304,6 +315,7 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
     const fn = settleFunctions(ix.libraries, policy, paths);
     if (policy === 'error' && (ix.collisionCount > 0 || fn.conflicts.length > 0)) throw conflictError(ix, fn.conflicts, 'replay refuses these inputs under --on-conflict error');
     settleWinners(ix, policy === 'last' ? 'last' : 'first');
+    if (opts.cluster === true) onlyDbZero(ix);
     run.found = new Uint32Array(Math.ceil(ix.index.capacity / 32));
 
     // The first connection sat idle through the index pass: a server `timeout` may have closed it.
@@ -311,8 +323,15 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
       conns[0]!.close();
       conns[0] = await openClient(opts.target, connOpts);
     }
-    for (let i = 1; i < nConn; i++) conns.push(await openClient(opts.target, connOpts));
-    const pool = new Pool(conns, depth * 2, 64 * 1024 * 1024 / nConn);
+    let pool: Pool | null = null;
+    if (opts.cluster === true) {
+      router = await ClusterRouter.discover(opts.target, conns[0]!, { perNode: nConn, depth: depth * 2, budget: 64 * 1024 * 1024 / nConn, totalBudget: 64 * 1024 * 1024, connect: connOpts });
+    } else {
+      for (let i = 1; i < nConn; i++) conns.push(await openClient(opts.target, connOpts));
+      pool = new Pool(conns, depth * 2, 64 * 1024 * 1024 / nConn);
+    }
+    // The first connection of every master (the server itself when standalone).
+    const heads = router !== null ? router.masters().map((n) => n.pool!.conns[0]!) : [conns[0]!];
     const ttlCmd = run.pexpiretime ? 'PEXPIRETIME' : 'PTTL';
     const ixr = ix;
 
@@ -324,28 +343,56 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
         return undefined;
       }
       const ctx: CheckCtx = { run, k, from: st.path, shift: st.report.expiryShift, valkey: st.magic === 'VALKEY', dump: null, slot: exact ? slotOf(ixr, k, st.index) : -1 };
+      const size = k.payload.length + k.key.length + 64;
+      if (router !== null) {
+        if (router.failure !== null) throw router.failure;
+        const slot = keySlotOf(k.key);
+        const goRouted = (c: RespConnection): void => {
+          router!.send(c, slot, ['DUMP', k.key], onDump, ctx);
+          router!.send(c, slot, [ttlCmd, k.key], onExpire, ctx);
+        };
+        const c = router.connFor(slot, size);
+        if (c instanceof Promise) return c.then(goRouted);
+        goRouted(c);
+        return undefined;
+      }
       const go = (c: RespConnection): void => {
         run.selected(c, k.db);
         c.send(['DUMP', k.key], onDump, ctx);
         c.send([ttlCmd, k.key], onExpire, ctx);
       };
-      const size = k.payload.length + k.key.length + 64;
-      const c = pool.pick(size);
+      const c = pool!.pick(size);
       if (c !== null) {
         go(c);
         return undefined;
       }
-      return pool.room(size).then(go);
+      return pool!.room(size).then(go);
     });
-    await pool.idle();
+    if (router !== null) await router.idle();
+    else await pool!.idle();
     if (run.fatal !== null) throw run.fatal;
 
     // ---- --exact: nothing else on the target -------------------------------------------------
     if (exact) {
-      const c = conns[0]!;
-      const ks = await serverInfo(c);
+      // Keys per database: the server's INFO keyspace, or the sum of DBSIZE over the masters.
+      const keyspace = new Map<number, number>();
+      if (router !== null) {
+        let total = 0;
+        for (const h of heads) {
+          const r = await h.call(['DBSIZE']);
+          if (typeof r !== 'number') throw new NetworkError(`${h.name}: DBSIZE failed${r instanceof RespError ? `: ${r.code}` : ''}`);
+          total += r;
+        }
+        if (total > 0) keyspace.set(0, total);
+      } else {
+        for (const [db, n] of (await serverInfo(conns[0]!)).keyspace) keyspace.set(db, n);
+      }
       const scan = async (db: number, exactKeys: boolean): Promise<Buffer[]> => {
         const extras = new Map<string, Buffer>();
+        for (const c of heads) await scanNode(c, db, exactKeys, extras);
+        return [...extras.values()];
+      };
+      const scanNode = async (c: RespConnection, db: number, exactKeys: boolean, extras: Map<string, Buffer>): Promise<void> => {
         let cursor = '0';
         let scanned = 0;
         do {
@@ -373,12 +420,11 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
             extras.set(key.toString('base64'), key);
           }
         } while (cursor !== '0');
-        progress?.({ pass: 'scan', source: `${shown} db ${db}`, keys: scanned, bytes: 0, t: Date.now() - t0 });
-        return [...extras.values()];
+        progress?.({ pass: 'scan', source: `${router !== null ? c.name : shown} db ${db}`, keys: scanned, bytes: 0, t: Date.now() - t0 });
       };
-      for (const db of [...ks.keyspace.keys()].sort((a, b) => a - b)) {
+      for (const db of [...keyspace.keys()].sort((a, b) => a - b)) {
         // As many keys as winners found there: nothing else (each winner is one distinct key).
-        const more = ks.keyspace.get(db)! - (run.presentPerDb.get(db) ?? 0);
+        const more = keyspace.get(db)! - (run.presentPerDb.get(db) ?? 0);
         if (more <= 0) continue;
         let extras = await scan(db, false);
         // Fewer than the count says: an extra key shares a hash with a winner; compare bytes.
@@ -392,22 +438,29 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
 
     // ---- functions ---------------------------------------------------------------------------
     const expectLibs = version < 10 ? (dropUnsupported ? [] : fn.kept) : fn.kept;
-    const found: Uint8Array[] = [];
+    // Per node (every master of a cluster must hold each library).
+    const perHead: Uint8Array[][] = [];
     if (vn >= 700) {
-      const r = await conns[0]!.call(['FUNCTION', 'LIST', 'WITHCODE']);
-      if (Array.isArray(r)) {
-        for (const lib of r) {
-          if (!Array.isArray(lib)) continue;
-          for (let i = 0; i + 1 < lib.length; i += 2) {
-            const f = lib[i];
-            const v = lib[i + 1];
-            if (Buffer.isBuffer(f) && f.toString('latin1') === 'library_code' && Buffer.isBuffer(v)) found.push(v);
+      for (const h of heads) {
+        const codes: Uint8Array[] = [];
+        const r = await h.call(['FUNCTION', 'LIST', 'WITHCODE']);
+        if (Array.isArray(r)) {
+          for (const lib of r) {
+            if (!Array.isArray(lib)) continue;
+            for (let i = 0; i + 1 < lib.length; i += 2) {
+              const f = lib[i];
+              const v = lib[i + 1];
+              if (Buffer.isBuffer(f) && f.toString('latin1') === 'library_code' && Buffer.isBuffer(v)) codes.push(v);
+            }
           }
         }
+        perHead.push(codes);
       }
     }
+    const found: Uint8Array[] = [];
+    for (const codes of perHead) for (const c of codes) if (!found.some((x) => bytesEqual(x, c))) found.push(c);
     const libName = (code: Uint8Array): string => parseFunctionLibrary(Buffer.from(code).toString('utf8')).library || '(unnamed)';
-    const fMissing = expectLibs.filter((l) => !found.some((c) => bytesEqual(c, l.code))).map((l) => l.library);
+    const fMissing = expectLibs.filter((l) => perHead.length === 0 || perHead.some((codes) => !codes.some((c) => bytesEqual(c, l.code)))).map((l) => l.library);
     const fExtra = exact ? found.filter((c) => !expectLibs.some((l) => bytesEqual(c, l.code))).map(libName) : [];
 
     const k = run.counts;
@@ -447,6 +500,7 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
     };
   } finally {
     for (const c of conns) c.close();
+    router?.close();
     if (ix !== null) await ix.ra.close();
   }
 }

@@ -13,9 +13,10 @@
  * `failure` is set, every waiter is rejected with it, and handlers of unanswered commands are not
  * called. There is no reconnect: the caller decides what a failure means for its run.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { NetworkError } from '../errors.js';
+import { NetworkError, UsageError } from '../errors.js';
 import { redactUri, type RedisUri } from '../values.js';
 import { CommandWriter, ReplyParser, RespError, type Arg, type Reply } from './resp.js';
 
@@ -27,8 +28,107 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** A connection with commands in flight and no byte received for this long fails. Default 120,000 ms. */
   replyTimeoutMs?: number;
-  /** TLS: verify the server certificate. Default true. */
-  rejectUnauthorized?: boolean;
+  /** TLS (rediss://): the CA, the client certificate and whether to verify the server. */
+  tls?: TlsMaterial;
+}
+
+/** `--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-insecure`: file names, as the options give them. */
+export interface TlsFiles {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  /** Do not verify the server certificate (nor its name). Default false. */
+  insecure?: boolean;
+}
+
+/** TlsFiles read: PEM contents ready for `tls.connect`. */
+export interface TlsMaterial {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  /** False with `--tls-insecure`. */
+  rejectUnauthorized: boolean;
+}
+
+/**
+ * Reads the files TLS options name, once per run (every connection shares the contents).
+ * @throws UsageError naming the option whose file cannot be read
+ */
+export async function readTlsFiles(files: TlsFiles | undefined): Promise<TlsMaterial | undefined> {
+  if (files === undefined) return undefined;
+  const read = async (path: string | undefined, option: string): Promise<Buffer | undefined> => {
+    if (path === undefined) return undefined;
+    try {
+      return await readFile(path);
+    } catch (e) {
+      throw new UsageError(`${option}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const m: TlsMaterial = { rejectUnauthorized: files.insecure !== true };
+  const ca = await read(files.ca, '--tls-ca');
+  const cert = await read(files.cert, '--tls-cert');
+  const key = await read(files.key, '--tls-key');
+  // Node ignores a CA file with no certificate in it, and the server then fails to verify for
+  // another reason: say what is wrong with the file instead.
+  const pem = (b: Buffer | undefined, what: RegExp, option: string, path: string | undefined): void => {
+    if (b !== undefined && !what.test(b.toString('latin1'))) {
+      throw new NetworkError(`TLS: ${option} ${path}: no PEM ${option === '--tls-key' ? 'private key' : 'certificate'} in it`, 'give a PEM file (-----BEGIN ...-----)');
+    }
+  };
+  pem(ca, /-----BEGIN (TRUSTED )?CERTIFICATE-----/, '--tls-ca', files.ca);
+  pem(cert, /-----BEGIN (TRUSTED )?CERTIFICATE-----/, '--tls-cert', files.cert);
+  pem(key, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, '--tls-key', files.key);
+  if (ca !== undefined) m.ca = ca;
+  if (cert !== undefined) m.cert = cert;
+  if (key !== undefined) m.key = key;
+  return m;
+}
+
+/** Node's codes for a server certificate that does not verify, with what to do about it. */
+const CERT_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED', 'CERT_REJECTED',
+]);
+
+/**
+ * An error on an established connection. TLS alerts the server sends after the handshake (TLS 1.3
+ * checks the client certificate then) are named; a reset on a plain connection may be a TLS port.
+ */
+function socketFailure(name: string, e: NodeJS.ErrnoException, tls: boolean): NetworkError {
+  const m = e.message;
+  if (tls && /alert certificate required/i.test(m)) {
+    return new NetworkError(`${name}: TLS: the server requires a client certificate (TLS alert "certificate required")`, 'give --tls-cert FILE and --tls-key FILE');
+  }
+  if (tls && /alert (unknown ca|bad certificate|certificate unknown|certificate expired|decrypt error|access denied)/i.test(m)) {
+    const alert = /alert ([a-z ]+?)(?::|$)/i.exec(m)?.[1] ?? 'bad certificate';
+    return new NetworkError(`${name}: TLS: the server refused the client certificate (TLS alert "${alert}")`, 'check that --tls-cert is signed by a CA the server trusts (tls-ca-cert-file) and matches --tls-key');
+  }
+  if (tls && (/SSL routines|tlsv1|alert/i.test(m) || (e.code ?? '').startsWith('ERR_SSL'))) {
+    return new NetworkError(`${name}: TLS: ${m.replace(/^[0-9A-F]+:error:[0-9A-F]+:/, '').split(':../')[0]}`);
+  }
+  if (!tls && e.code === 'ECONNRESET') {
+    return new NetworkError(`${name}: ${m}`, 'the server reset the connection: if it only speaks TLS on this port, use rediss://');
+  }
+  return new NetworkError(`${name}: ${m}`);
+}
+
+/** A connect error as a message and a hint; TLS certificate failures say which check failed. */
+function connectFailure(name: string, e: NodeJS.ErrnoException, tls: boolean): NetworkError {
+  const code = e.code ?? '';
+  if (tls && CERT_CODES.has(code)) {
+    return new NetworkError(
+      `${name}: TLS: the server certificate does not verify: ${e.message} (${code})`,
+      'give the CA that signed it with --tls-ca FILE (or --tls-insecure to skip verification)',
+    );
+  }
+  if (tls && (/ssl|tls|certificate|handshake|alert|PEM|asn1/i.test(e.message) || code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || code.startsWith('ERR_OSSL'))) {
+    return new NetworkError(
+      `${name}: TLS: ${e.message}${code !== '' ? ` (${code})` : ''}`,
+      'check --tls-ca, --tls-cert and --tls-key (PEM files), and that the server speaks TLS on this port',
+    );
+  }
+  return new NetworkError(`${name}: cannot connect: ${e.message}`, 'is the server running and reachable? check host, port and TLS (rediss://)');
 }
 
 const CONNECT_TIMEOUT = 10_000;
@@ -63,7 +163,7 @@ export class RespConnection {
   private waiters: Waiter[] = [];
   private closing = false;
 
-  private constructor(private readonly socket: Socket, readonly name: string, replyTimeoutMs: number) {
+  private constructor(private readonly socket: Socket, readonly name: string, replyTimeoutMs: number, tls: boolean) {
     this.parser = new ReplyParser((r) => this.reply(r));
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
@@ -75,7 +175,7 @@ export class RespConnection {
       }
       this.onReplies?.();
     });
-    socket.on('error', (e: Error) => this.fail(new NetworkError(`${this.name}: ${e.message}`)));
+    socket.on('error', (e: Error) => this.fail(socketFailure(this.name, e as NodeJS.ErrnoException, tls)));
     socket.on('close', () => {
       if (!this.closing) this.fail(new NetworkError(`${this.name}: the server closed the connection${this.inflight > 0 ? ` with ${this.inflight} command(s) unanswered` : ''}`));
     });
@@ -93,23 +193,44 @@ export class RespConnection {
     const name = redactUri(uri);
     const timeout = opts.connectTimeoutMs ?? CONNECT_TIMEOUT;
     return new Promise((resolve, reject) => {
-      const socket = uri.tls
-        ? tlsConnect({ host: uri.host, port: uri.port, servername: uri.host, rejectUnauthorized: opts.rejectUnauthorized !== false })
-        : netConnect({ host: uri.host, port: uri.port });
+      let socket: Socket;
+      try {
+        if (uri.tls) {
+          const t = opts.tls;
+          socket = tlsConnect({
+            host: uri.host,
+            port: uri.port,
+            // SNI takes host names only; the certificate is still checked against an IP address.
+            ...(isIP(uri.host) === 0 ? { servername: uri.host } : {}),
+            rejectUnauthorized: t?.rejectUnauthorized !== false,
+            ...(t?.ca !== undefined ? { ca: t.ca } : {}),
+            ...(t?.cert !== undefined ? { cert: t.cert } : {}),
+            ...(t?.key !== undefined ? { key: t.key } : {}),
+          });
+        } else {
+          socket = netConnect({ host: uri.host, port: uri.port });
+        }
+      } catch (e) {
+        // A CA, certificate or key that is not PEM (or a key that does not match) throws here.
+        reject(connectFailure(name, e as NodeJS.ErrnoException, true));
+        return;
+      }
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new NetworkError(`${name}: no connection within ${timeout} ms`));
+        reject(uri.tls
+          ? new NetworkError(`${name}: no TLS handshake within ${timeout} ms`, 'is this a TLS port? a server speaking plain RESP there needs redis://, not rediss://')
+          : new NetworkError(`${name}: no connection within ${timeout} ms`));
       }, timeout);
       const onError = (e: Error): void => {
         clearTimeout(timer);
         socket.destroy();
-        reject(new NetworkError(`${name}: cannot connect: ${e.message}`, 'is the server running and reachable? check host, port and TLS (rediss://)'));
+        reject(connectFailure(name, e as NodeJS.ErrnoException, uri.tls));
       };
       socket.once('error', onError);
       socket.once(uri.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.removeListener('error', onError);
-        resolve(new RespConnection(socket, name, opts.replyTimeoutMs ?? REPLY_TIMEOUT));
+        resolve(new RespConnection(socket, name, opts.replyTimeoutMs ?? REPLY_TIMEOUT, uri.tls));
       });
     });
   }
@@ -181,6 +302,27 @@ export class RespConnection {
   /** True when another command may go under these bounds. */
   roomFor(count: number, bytes: number): boolean {
     return this.inflight === 0 || (this.inflight < count && this.inflightBytes < bytes);
+  }
+
+  /**
+   * After a failure: the handler and context of every command that got no reply, oldest first,
+   * taken once (the queue is empty afterwards). They may or may not have run on the server; a
+   * caller that can route them elsewhere (a cluster) sends them again.
+   */
+  takeUnanswered(): Array<{ handler: ReplyHandler<unknown>; ctx: unknown }> {
+    const out: Array<{ handler: ReplyHandler<unknown>; ctx: unknown }> = [];
+    const n = this.qHandler.length;
+    for (let k = 0; k < this.qLen; k++) {
+      const i = (this.qHead + k) & (n - 1);
+      out.push({ handler: this.qHandler[i]!, ctx: this.qCtx[i] });
+      this.qHandler[i] = undefined;
+      this.qCtx[i] = undefined;
+    }
+    this.qHead = 0;
+    this.qLen = 0;
+    this.inflight = 0;
+    this.inflightBytes = 0;
+    return out;
   }
 
   /** Closes the connection (QUIT is not needed; unanswered commands are abandoned). */

@@ -17,6 +17,7 @@
  * of SCAN; keys that disappear mid-read are left out, keys that change type are read again.
  */
 import { Buffer } from 'node:buffer';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, type ChainableCommander } from 'ioredis';
 import { decodeValue } from '../../native-free-parser/index.js';
 import { jsonBytes, valueJson, type JsonBytes } from '../format/jsonl.js';
@@ -26,6 +27,8 @@ export interface RespTarget {
   port: number;
   password?: string;
   username?: string;
+  /** TLS (node:tls options: ca, cert, key, ...); plain TCP when absent. */
+  tls?: ConnectionOptions;
 }
 
 export interface RespDumpOptions {
@@ -119,6 +122,7 @@ export async function* iterateKeysOverResp(target: RespTarget, opts: RespDumpOpt
     port: target.port,
     ...(target.username !== undefined ? { username: target.username } : {}),
     ...(target.password !== undefined ? { password: target.password } : {}),
+    ...(target.tls !== undefined ? { tls: target.tls } : {}),
     lazyConnect: true,
     connectTimeout: opts.connectTimeoutMs ?? 10_000,
     connectionName: 'rdbmerge-resp-dump',

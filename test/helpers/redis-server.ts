@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsc, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -31,6 +32,28 @@ export interface StartRedisOptions {
   bin?: string;
   /** How long to wait for PING and `loading:0`; default 20,000 ms. */
   timeoutMs?: number;
+  /**
+   * Picks the port of each attempt (default: one the OS hands out). A cluster node needs port +
+   * 10000 free as well, for its cluster bus.
+   */
+  pickPort?: () => Promise<number>;
+  /**
+   * TLS only: the server listens on its port with TLS (`--port 0 --tls-port PORT`), and the
+   * readiness checks connect over TLS with these files (client certificate when the server asks).
+   */
+  tls?: TlsServerFiles;
+}
+
+/** Certificates for a TLS-only server and the helper's own TLS probes. */
+export interface TlsServerFiles {
+  cert: string;
+  key: string;
+  ca: string;
+  /** `--tls-auth-clients`; default 'no'. */
+  authClients?: 'no' | 'yes' | 'optional';
+  /** The client certificate the probes present (needed with authClients 'yes'). */
+  clientCert?: string;
+  clientKey?: string;
 }
 
 /** The server did not come up: it exited, refused its file, or did not answer in time. */
@@ -115,6 +138,27 @@ export function requireRedisServer(t: FailingTest): string | undefined {
   return undefined;
 }
 
+/** Can a server listen on this port of 127.0.0.1 right now? */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, HOST, () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port for a Redis Cluster node: it and its cluster bus port (port + 10000) both free, below the
+ * kernel's ephemeral range so that outgoing connections do not take them.
+ */
+export async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = 10000 + Math.floor(Math.random() * 12000);
+    if ((await portFree(port)) && (await portFree(port + 10000))) return port;
+  }
+}
+
 /** A port the OS just handed out on 127.0.0.1 (never 6379). */
 async function freePort(): Promise<number> {
   for (;;) {
@@ -150,7 +194,7 @@ function encodeCommand(args: string[]): Buffer {
  * for PING and INFO while the server may not be up yet (no client library, no reconnect logic).
  * Error replies resolve as their text starting with '-'.
  */
-export function probe(port: number, args: string[], timeoutMs = 2000): Promise<string> {
+export function probe(port: number, args: string[], timeoutMs = 2000, tls?: TlsServerFiles): Promise<string> {
   return new Promise((resolve, reject) => {
     let sock: Socket | undefined;
     let buf: Buffer = Buffer.alloc(0);
@@ -164,7 +208,16 @@ export function probe(port: number, args: string[], timeoutMs = 2000): Promise<s
       if (err !== undefined) reject(err);
       else resolve(value!);
     }
-    sock = connect({ host: HOST, port }, () => sock!.write(encodeCommand(args)));
+    if (tls === undefined) {
+      sock = connect({ host: HOST, port }, () => sock!.write(encodeCommand(args)));
+    } else {
+      sock = tlsConnect({
+        host: HOST,
+        port,
+        ca: readFileSync(tls.ca),
+        ...(tls.clientCert !== undefined && tls.clientKey !== undefined ? { cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey) } : {}),
+      }, () => sock!.write(encodeCommand(args)));
+    }
     sock.on('error', (e) => finish(e));
     sock.on('close', () => finish(new Error('connection closed before a reply')));
     sock.on('data', (chunk: Buffer) => {
@@ -207,7 +260,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
   // A port found free can be taken before redis binds it; then try another.
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      return await startOnce(bin, await freePort(), opts);
+      return await startOnce(bin, await (opts.pickPort ?? freePort)(), opts);
     } catch (e) {
       if (e instanceof RedisStartError && e.addressInUse) {
         last = e;
@@ -226,6 +279,10 @@ async function startOnce(bin: string, port: number, opts: StartRedisOptions): Pr
   const args = [
     '--port', String(port), '--bind', HOST, '--dir', dir, '--dbfilename', 'dump.rdb',
     '--save', '', '--appendonly', 'no', '--logfile', join(dir, 'redis.log'), '--daemonize', 'no',
+    ...(opts.tls !== undefined ? [
+      '--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.cert, '--tls-key-file', opts.tls.key,
+      '--tls-ca-cert-file', opts.tls.ca, '--tls-auth-clients', opts.tls.authClients ?? 'no',
+    ] : []),
     ...(opts.args ?? []),
   ];
   let output = '';
@@ -291,12 +348,12 @@ async function startOnce(bin: string, port: number, opts: StartRedisOptions): Pr
     if (exit !== undefined) return fail('exited before it was ready');
     if (Date.now() > deadline) return fail(`was not ready within ${opts.timeoutMs ?? 20_000} ms`);
     try {
-      const pong = await probe(port, ['PING']);
+      const pong = await probe(port, ['PING'], 2000, opts.tls);
       if (pong === 'PONG') {
-        const info = await probe(port, ['INFO', 'persistence']);
+        const info = await probe(port, ['INFO', 'persistence'], 2000, opts.tls);
         // Whoever answers must be our child: if another test's server took the port first, ours
         // fails to bind and exits, and the loop above retries on a new port.
-        const server = /^loading:0\r?$/m.test(info) ? await probe(port, ['INFO', 'server']) : '';
+        const server = /^loading:0\r?$/m.test(info) ? await probe(port, ['INFO', 'server'], 2000, opts.tls) : '';
         if (new RegExp(`^process_id:${child.pid}\\r?$`, 'm').test(server)) break;
       }
     } catch {
