@@ -961,7 +961,7 @@ function copiedPayload(type: number, payload: Uint8Array, version: number): Uint
  * conversion can fail are tried (streams, module values, hashes with field TTLs): the others
  * always convert.
  */
-function unsupportedAt(rec: KeyRecord, version: number, valkey: boolean): RdbError | null {
+export function unsupportedAt(rec: KeyRecord, version: number, valkey: boolean): RdbError | null {
   if (targetLoadsType(rec.type, version, valkey)) return null;
   const kind = TYPE_KIND[rec.type];
   const fieldTtls = C.FIELD_TTL_TYPES.has(rec.type) || (valkey && rec.type === C.VALKEY_TYPE_HASH_2);
