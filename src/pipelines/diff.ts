@@ -22,7 +22,7 @@
 import { stat } from 'node:fs/promises';
 import { decodeValue } from '../../native-free-parser/index.js';
 import type { KeyRecord } from '../../native-free-parser/index.js';
-import type { SharedOptions } from '../cli-options.js';
+import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { jsonBytes, keyJson, type JsonBytes } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
@@ -62,8 +62,8 @@ export interface DiffProgress {
 }
 
 export interface DiffOptions {
-  /** Selection and expiry options (CLI.md's shared options), applied to both sides. */
-  select: SharedOptions;
+  /** Selection and expiry options (CLI.md's shared options), applied to both sides Default: keep all, now = Date.now(). */
+  select?: SharedOptions;
   /** `--ttl-tolerance`: expiries (key and field) this many ms apart still match. Default 0. */
   ttlTolerance?: number;
   /** `--max-value-size` in bytes. Default 512 MiB. */
@@ -153,7 +153,7 @@ function libraryName(code: Uint8Array): string {
  */
 export async function diff(a: string | readonly string[], b: string | readonly string[], opts: DiffOptions): Promise<DiffReport> {
   const t0 = Date.now();
-  const sel = opts.select;
+  const sel = opts.select ?? defaultSharedOptions();
   const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
   const limit = opts.limit ?? 20;
   const tol = opts.ttlTolerance ?? 0;

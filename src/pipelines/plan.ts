@@ -26,7 +26,7 @@ import {
   UnsupportedError,
 } from '../../native-free-parser/index.js';
 import type { KeyRecord, RdbError, Value, WriteOutcome } from '../../native-free-parser/index.js';
-import type { SharedOptions } from '../cli-options.js';
+import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { EXIT, InterruptedError, NetworkError, UsageError } from '../errors.js';
 import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
 import { openClient, serverInfo, type RespConnection } from '../redis/connection.js';
@@ -50,8 +50,8 @@ export interface PlanProgress {
 }
 
 export interface PlanOptions {
-  /** Selection and expiry options (CLI.md's shared options), as the real run gets them. */
-  select: SharedOptions;
+  /** Selection and expiry options (CLI.md's shared options), as the real run gets them Default: keep all, now = Date.now(). */
+  select?: SharedOptions;
   /** `--on-conflict`. Default 'error'. */
   onConflict?: ConflictPolicy;
   /** `--target-version`. Default: merge's (highest input) or the live target's. */
@@ -83,6 +83,9 @@ export interface PlanOptions {
   onProgress?: (p: PlanProgress) => void;
   signal?: AbortSignal;
 }
+
+/** The options with the selection settled. */
+type Resolved = PlanOptions & { select: SharedOptions };
 
 /** Where a limit of the target came from. */
 export type LimitSource = 'target' | 'option' | 'default';
@@ -269,7 +272,7 @@ function finishReport(r: PlanReport, tally: KeyTally | null, limits: TargetLimit
   return r;
 }
 
-function emptyReport(opts: PlanOptions, mode: 'merge' | 'replay', limits: TargetLimits): PlanReport {
+function emptyReport(opts: Resolved, mode: 'merge' | 'replay', limits: TargetLimits): PlanReport {
   const sel = opts.select;
   return {
     command: 'plan',
@@ -330,10 +333,11 @@ export async function plan(inputArgs: readonly string[], opts: PlanOptions): Pro
   if (opts.protoMaxBulkLen !== undefined && !(opts.protoMaxBulkLen >= 1)) throw new UsageError('--proto-max-bulk-len: a positive size');
   if (opts.databases !== undefined && !(Number.isInteger(opts.databases) && opts.databases >= 1)) throw new UsageError('--databases: a positive integer');
   if (opts.maxmemory !== undefined && !(opts.maxmemory >= 0)) throw new UsageError('--maxmemory: a size');
-  return opts.out !== undefined ? planMerge(inputArgs, opts, opts.out) : planReplay(inputArgs, opts, opts.target!);
+  const o: Resolved = { ...opts, select: opts.select ?? defaultSharedOptions() };
+  return o.out !== undefined ? planMerge(inputArgs, o, o.out) : planReplay(inputArgs, o, o.target!);
 }
 
-async function planMerge(inputArgs: readonly string[], opts: PlanOptions, out: string): Promise<PlanReport> {
+async function planMerge(inputArgs: readonly string[], opts: Resolved, out: string): Promise<PlanReport> {
   const t0 = Date.now();
   const limits = limitsFromOptions(opts);
   const report = emptyReport(opts, 'merge', limits);
@@ -412,7 +416,7 @@ function fromMerge(r: PlanReport, m: MergeReport): void {
   r.expiries = expiriesOf(m.inputs, m.keysShifted);
 }
 
-async function planReplay(inputArgs: readonly string[], opts: PlanOptions, target: RedisUri): Promise<PlanReport> {
+async function planReplay(inputArgs: readonly string[], opts: Resolved, target: RedisUri): Promise<PlanReport> {
   const t0 = Date.now();
   const sel = opts.select;
   const policy = opts.onConflict ?? 'error';
