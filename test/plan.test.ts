@@ -246,3 +246,22 @@ t.test('replay plan: keys already on the target', async (t) => {
     await h.stop();
   }
 });
+
+t.test('replay plan: a function library already on the target', async (t) => {
+  const h = await server([]);
+  const r = new Redis({ port: h.port, host: h.host, lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await r.connect();
+    const meta = JSON.parse(readFileSync(join(D, 'in1.meta.json'), 'utf8')) as { functions: Array<{ library: string; code: string }> };
+    const shared = meta.functions.find((f) => f.library === 'sharedlib')!;
+    await r.call('FUNCTION', 'LOAD', shared.code);
+    const { plan } = await planAndReplay(t, h, D_IN, ['--on-conflict', 'first', '--on-busykey', 'error']);
+    t.equal(plan.exitCode, 9);
+    t.same(plan.functionsOnTarget, ['sharedlib']);
+    t.equal(plan.busy, 0, 'no key is there: the library alone stops the run');
+    t.match(plan.error, /function library sharedlib already on the target/);
+  } finally {
+    r.disconnect();
+    await h.stop();
+  }
+});

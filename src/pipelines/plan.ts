@@ -38,7 +38,7 @@ import {
   conflictError, indexInputs, merge, MergeConflictError, resolveInputs, settleFunctions, settleWinners, type CollisionEntry,
   type ConflictPolicy, type FunctionConflict, type InputReport, type MergeProgress, type MergeReport,
 } from './merge.js';
-import { eachWinner, unsupportedAt, type BusyKeyPolicy } from './replay.js';
+import { eachWinner, libraryExists, unsupportedAt, type BusyKeyPolicy } from './replay.js';
 
 export interface PlanProgress {
   pass: 'index' | 'write' | 'check' | 'send';
@@ -156,6 +156,8 @@ export interface PlanReport {
     /** usedMemory + estimatedBytes > maxmemory (with a limit). */
     over: boolean;
   };
+  /** Replay mode: function libraries of the inputs the target already holds (skipped, or exit 9 under `--on-busykey error`). */
+  functionsOnTarget: string[];
   /** Replay mode, `--on-busykey error`: keys the target already holds. */
   busy: number;
   busyKeys: Array<{ db: number; key: JsonBytes }>;
@@ -307,6 +309,7 @@ function emptyReport(opts: Resolved, mode: 'merge' | 'replay', limits: TargetLim
     failures: [],
     databases: { limit: limits.databases, source: limits.databasesSource, beyond: [] },
     memory: { estimatedBytes: 0, perDb: {}, maxmemory: limits.maxmemory, source: limits.maxmemorySource, usedMemory: 0, policy: null, over: false },
+    functionsOnTarget: [],
     busy: 0,
     busyKeys: [],
     seconds: 0,
@@ -514,6 +517,16 @@ async function planReplay(inputArgs: readonly string[], opts: Resolved, target: 
       if (opts.dropUnsupported !== true) stop(EXIT.unsupported, `function libraries (${report.functions.join(', ')}) need a target of RDB 10 or later; the target is RDB ${version}`);
       for (const l of fn.kept) report.droppedUnsupported.push({ kind: 'function', name: l.library, reason: `RDB ${version} has no functions` });
       report.functions = [];
+    }
+
+    // ---- function libraries the target already holds (replay: busy under error, kept under skip)
+    if (busyPolicy !== 'replace') {
+      const there: string[] = [];
+      for (const name of report.functions) if (await libraryExists(c, name)) there.push(name);
+      if (there.length > 0) {
+        report.functionsOnTarget = there;
+        if (busyPolicy === 'error') stop(EXIT.conflict, `function librar${there.length === 1 ? 'y' : 'ies'} ${there.join(', ')} already on the target (--on-busykey error); nothing would be written`);
+      }
     }
 
     // ---- busy keys (--on-busykey error): what replay's check pass would find -----------------

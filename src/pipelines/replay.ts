@@ -983,7 +983,7 @@ function finish(report: ReplayReport, t0: number): void {
 }
 
 /** Does the target hold a function library of exactly this name? (FUNCTION LIST takes a pattern.) */
-async function libraryExists(c: RespConnection, name: string): Promise<boolean> {
+export async function libraryExists(c: RespConnection, name: string): Promise<boolean> {
   const r = await c.call(['FUNCTION', 'LIST', 'LIBRARYNAME', name]);
   if (!Array.isArray(r)) return false;
   for (const lib of r) {
