@@ -62,7 +62,7 @@ export interface DiffProgress {
 }
 
 export interface DiffOptions {
-  /** Selection and expiry options (CLI.md's shared options), applied to both sides Default: keep all, now = Date.now(). */
+  /** Selection and expiry options (CLI.md's shared options), applied to both sides. Default: keep all, now = Date.now(). */
   select?: SharedOptions;
   /** `--ttl-tolerance`: expiries (key and field) this many ms apart still match. Default 0. */
   ttlTolerance?: number;

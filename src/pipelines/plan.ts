@@ -50,7 +50,7 @@ export interface PlanProgress {
 }
 
 export interface PlanOptions {
-  /** Selection and expiry options (CLI.md's shared options), as the real run gets them Default: keep all, now = Date.now(). */
+  /** Selection and expiry options (CLI.md's shared options), as the real run gets them. Default: keep all, now = Date.now(). */
   select?: SharedOptions;
   /** `--on-conflict`. Default 'error'. */
   onConflict?: ConflictPolicy;
@@ -397,7 +397,12 @@ function keyText(k: JsonBytes): string {
   return typeof k === 'string' ? JSON.stringify(k) : `b64:${k.b64}`;
 }
 
-/** The DUMP payload length of a written record: type byte + value + version and CRC-64. */
+/**
+ * The DUMP payload length of a written record: type byte + value + version and CRC-64. For a
+ * value the writer converted (an older target) this is the source encoding's length, an
+ * approximation: the re-encoded value can be somewhat longer or shorter (a listpack rewritten as
+ * a ziplist, compression decided again).
+ */
 function dumpLength(rec: KeyRecord, _outcome: WriteOutcome): number {
   return rec.payload.length + 11;
 }
