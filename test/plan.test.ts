@@ -9,8 +9,9 @@
  *  - replay mode against live redis-server 7.0 targets: `databases 4` with keys in db 7 and 15
  *    (reported, exit 8 like the real replay), `maxmemory` below the estimate with noeviction
  *    (warns, exit 8 like the real replay's OOM), keys already on the target under --on-busykey
- *    error (listed, exit 9 like the real replay) and skip (exit 0), and a clean target (exit 0,
- *    the keys replay then writes).
+ *    error (listed, exit 9 like the real replay) and skip (exit 0), a function library already
+ *    there (exit 9), `--proto-max-bulk-len 4kb` (the same keys rebuilt and failed as the real
+ *    replay's, exit 11), and a clean target (exit 0, the keys replay then writes).
  * A missing redis-server fails this test (never a skip).
  */
 import t, { type Test } from 'tap';
@@ -264,4 +265,34 @@ t.test('replay plan: a function library already on the target', async (t) => {
     r.disconnect();
     await h.stop();
   }
+});
+
+t.test('values over proto-max-bulk-len: rebuilt and failed keys as replay finds them', async (t) => {
+  const h = await server([]);
+  try {
+    const uri = `redis://127.0.0.1:${h.port}`;
+    const p = await runCli(['plan', F70, '--target', uri, '--proto-max-bulk-len', '4kb', '--json', '-q', '--now', NOW]);
+    const plan = parsePlan(p.stdout);
+    const r = await runCli(['replay', F70, '--target', uri, '--proto-max-bulk-len', '4kb', '--json', '-q', '--now', NOW]);
+    const rep = JSON.parse(r.stdout) as { rebuilt: number; failed: number; failures: Array<{ db: number; key: unknown; error: string }> };
+    t.equal(r.code, 11, 'the replay: some keys cannot be sent (exit 11)');
+    t.equal(p.code, 11, 'the plan predicted exit 11');
+    t.equal(plan.protoMaxBulkLen.source, 'option');
+    t.equal(plan.protoMaxBulkLen.limit, 4096);
+    t.ok(plan.rebuilt > 0, `some values rebuilt (${plan.rebuilt})`);
+    t.equal(plan.rebuilt, rep.rebuilt, 'as many rebuilt as the replay');
+    t.equal(plan.failed, rep.failed, 'as many failed as the replay');
+    t.same(plan.failures, rep.failures, 'the same failed keys and reasons');
+    t.equal(plan.protoMaxBulkLen.count, plan.rebuilt + plan.failed);
+  } finally {
+    await h.stop();
+  }
+  // Merge mode: listed and warned about, and the merge itself succeeds.
+  const dir = freshDir('bulk');
+  const m = await runCli(['plan', F70, '-o', join(dir, 'x.rdb'), '--proto-max-bulk-len', '4kb', '--json', '-q', '--now', NOW]);
+  const mp = parsePlan(m.stdout);
+  t.equal(m.code, 0);
+  t.equal(mp.protoMaxBulkLen.count, 6);
+  t.ok(mp.protoMaxBulkLen.keys.every((k) => k.bytes > 4096));
+  t.match(mp.warnings.join('\n'), /6 value\(s\) over proto-max-bulk-len \(4096 bytes\): fine in an RDB file/);
 });
