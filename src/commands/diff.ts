@@ -19,8 +19,8 @@ export const registerDiff: RegisterCommand = (program: Command, ctx: CommandCont
     .command('diff')
     .summary('keys only in A, only in B, or different (type, value, expiry); exit 10 when they differ')
     .description(
-      'Compares two RDB files (or directories of them) key by key after the same selection and transforms on\n' +
-        'both sides: values logically (encodings and RDB versions do not matter), expiries within --ttl-tolerance.\n' +
+      'Compares two RDB files (or directories of them) key by key after the same selection and transforms on ' +
+        'both sides: values logically (encodings and RDB versions do not matter), expiries within --ttl-tolerance. ' +
         'Memory: the collision index of A (under 48 bytes a key), never the values. Exit 10 when they differ.',
     )
     .argument('<A>', 'an RDB file or a directory of them')

@@ -29,10 +29,10 @@ export const registerPlan: RegisterCommand = (program: Command, ctx: CommandCont
     .command('plan')
     .summary('what a merge (-o) or replay (--target) would do, without writing; exit = the real run\'s')
     .description(
-      'A dry run of merge (-o OUT) or replay (--target URI) with the same options: keys per input and database,\n' +
-        'collisions and their winners, what the target version cannot hold, values over proto-max-bulk-len,\n' +
-        "databases beyond the target's, estimated memory against maxmemory, expiries shifted and dropped.\n" +
-        'Nothing is written (a live target is only read: INFO, CONFIG GET, EXISTS). Exits with the code the\n' +
+      'A dry run of merge (-o OUT) or replay (--target URI) with the same options: keys per input and database, ' +
+        'collisions and their winners, what the target version cannot hold, values over proto-max-bulk-len, ' +
+        "databases beyond the target's, estimated memory against maxmemory, expiries shifted and dropped. " +
+        'Nothing is written (a live target is only read: INFO, CONFIG GET, EXISTS). Exits with the code the ' +
         'real run would give: 0, 6 (unsupported), 8 (the server would refuse), 9 (conflicts), 11 (some keys).',
     )
     .argument('<INPUT...>', 'RDB files or directories, in merge order')
