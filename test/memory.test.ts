@@ -54,6 +54,20 @@ t.test('rax node counts', async (t) => {
   t.equal(raxNodes([id(1, 0), id(2, 0)]), 6, 'keys differing inside: prefix, branch, two postfix+leaf');
 });
 
+t.test('damaged payloads: RangeError, never a large allocation', async (t) => {
+  const model = memoryModel(10);
+  const rec = (type: number, payload: number[]): KeyRecord => ({
+    kind: 'key', db: 0, key: new Uint8Array([0x6b]), type, payload: Uint8Array.from(payload), expireAt: -1, idle: -1, freq: -1,
+    offset: 0, keyOffset: 1, valueOffset: 3, elements: -1,
+  });
+  t.throws(() => keyMemory(rec(0, [0x05, 0x61]), model), RangeError, 'string longer than its payload');
+  // LZF claiming 2^32-1 compressed and uncompressed bytes in a 12-byte payload.
+  t.throws(() => keyMemory(rec(16, [0xc3, 0x80, 0xff, 0xff, 0xff, 0xff, 0x80, 0xff, 0xff, 0xff, 0xff, 0]), model), RangeError, 'LZF length past the payload');
+  t.throws(() => keyMemory(rec(2, [0x80, 0xff, 0xff, 0xff, 0xff, 0x01, 0x61]), model), RangeError, 'a set claiming 2^32 members');
+  const ok = keyMemory(rec(0, [0x03, 0x61, 0x62, 0x63]), model);
+  t.same([ok.encoding, ok.elements, ok.bytes], ['embstr', 3, 32 + 24 + 8], 'a sound string after a damaged one (no state left behind)');
+});
+
 t.test('estimate vs MEMORY USAGE SAMPLES 0 on redis-server 7.0', async (t) => {
   const bin = requireRedisServer(t);
   if (bin === undefined) return;

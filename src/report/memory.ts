@@ -395,6 +395,8 @@ function str(): void {
       sRawStart = pos;
       pos += clen;
       sRawEnd = pos;
+      // Checked before anything is inflated: a damaged length must not ask for memory.
+      if (pos > P.length) throw new RangeError(`a compressed string of ${clen} bytes runs past the value`);
       sLen = ulen;
       sInt = NaN; // compressed strings are longer than 20 bytes: never integers
       lzfPending = clen;
@@ -410,6 +412,7 @@ function str(): void {
   sRawStart = pos;
   pos += n;
   sRawEnd = pos;
+  if (pos > P.length) throw new RangeError(`a string of ${n} bytes runs past the value`);
   sLen = n;
   sInt = n <= 20 ? intOf(P, sRawStart, sRawEnd) : NaN;
   lzfPending = -1;
