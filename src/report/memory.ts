@@ -864,9 +864,19 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       const fields = Math.floor(wCount / 3);
       // listpackEx: the robj, the listpackEx struct (lp pointer, metadata), the listpack.
       if (fields <= m.config.hashMaxListpackEntries) {
-        return result(m.robj + sizeClass(40) + sizeClass(blobLen), 'listpackex', fields, Math.max(wMaxEven, wMaxOdd));
+        return result(m.robj + sizeClass(40) + sizeClass(blobLen), 'listpackex', fields, wLargest);
       }
-      return result(dictObject(fields, fields * 2 * sdsSize(Math.max(wMaxEven, wMaxOdd), m), m) + fields * 8, 'hashtable', fields, wLargest);
+      // Over the entry limit: a hashtable of (field with its TTL slot, value) pairs.
+      const z = strBytes();
+      let sds = 0;
+      let largest = 0;
+      forEachPackedLength(z.buf, z.start, z.end, false, (l, i) => {
+        const k = i % 3;
+        if (k === 2) return; // the TTL
+        sds += k === 0 ? sizeClass(1 + 8 + l + 1) : sdsSize(l, m);
+        if (l > largest) largest = l;
+      });
+      return result(dictObject(fields, sds, m) + 48, 'hashtable', fields, largest);
     }
     case rdb.TYPE_HASH_METADATA_PRE_GA:
     case rdb.TYPE_HASH_METADATA:
