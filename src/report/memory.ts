@@ -1044,9 +1044,16 @@ function forEachPackedLength(b: Uint8Array, s: number, e: number, ziplist: boole
 }
 
 /** A skiplist-encoded zset of `count` members whose sds sizes sum to `sds`. */
-function skiplistObject(count: number, sds: number, m: MemoryModel): number {
-  return m.robj + m.zset + m.zskiplist + m.dict + 8 * dictBuckets(count) + m.zslHeader +
+function skiplistObject(count: number, sds: number, m: MemoryModel, buckets = dictBuckets(count)): number {
+  return m.robj + m.zset + m.zskiplist + m.dict + 8 * buckets + m.zslHeader +
     sds + count * (m.dictEntry + m.zslNodeAvg);
+}
+
+/** Buckets of a dict filled by `n` adds with no presizing (growth and rehashing as they happen). */
+function grownBuckets(n: number): number {
+  const d = new DictSim();
+  for (let i = 0; i < n; i++) d.add();
+  return d.buckets;
 }
 
 /** Score text as the target writes it into a listpack (d2string: %.17g before 7.2, shortest after). */
@@ -1101,7 +1108,8 @@ function zsetFromPacked(b: Uint8Array, s: number, e: number, ziplist: boolean, p
       if (l > largest) largest = l;
     }
   });
-  return result(skiplistObject(pairs, sds, m), 'skiplist', pairs, largest);
+  // zsetConvert fills the dict without presizing it.
+  return result(skiplistObject(pairs, sds, m, grownBuckets(pairs)), 'skiplist', pairs, largest);
 }
 
 /** RDB_TYPE_HASH: listpack while small, hashtable once a field or value is too long or too many. */
