@@ -10,6 +10,15 @@ export type {
   InspectOptions, InspectReport, InspectFormat, InspectProgress, InspectTotal, FileSummary, KeyStats, LargeKey,
   FunctionLibrarySummary,
 } from './pipelines/inspect.js';
+export { inspectMemory, inspectReport } from './pipelines/inspect-memory.js';
+export type {
+  MemoryRow, MemoryOptions, InspectMemoryOptions, InspectMemoryResult, InspectReportOptions,
+} from './pipelines/inspect-memory.js';
+export { memoryModel, keyMemory, sizeClass, sdsSize, raxNodes, DEFAULT_ENCODING_CONFIG } from './report/memory.js';
+export type { MemoryModel, KeyMemory, KeyMemoryOptions, EncodingConfig } from './report/memory.js';
+export { ReportBuilder, TTL_BUCKETS } from './report/report.js';
+export type { MemoryReport, ReportOptions, ReportKey, PrefixNode, TopKey, Count, TtlBucket } from './report/report.js';
+export { memoryCsvHeader, memoryCsvLine, memoryJsonLine, renderMemoryReport, MEMORY_CSV_COLUMNS } from './format/memory.js';
 export { merge, splitPaths, settleFunctions, MergeConflictError } from './pipelines/merge.js';
 export type {
   MergeOptions, MergeReport, MergeProgress, ConflictPolicy, CollisionEntry, FunctionConflict, InputReport, OutputFile,

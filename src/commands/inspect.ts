@@ -6,6 +6,11 @@
 import { Option, type Command } from 'commander';
 import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, type SharedOptions } from '../cli-options.js';
 import type { JsonBytes } from '../format/jsonl.js';
+import { MemoryCsvWriter, memoryJsonLine, renderMemoryReport } from '../format/memory.js';
+import { expandInputs } from '../io/files.js';
+import { inspectMemory, inspectReport, scanMemory, type MemoryRow } from '../pipelines/inspect-memory.js';
+import { UsageError } from '../errors.js';
+import { targetVersionFrom } from './merge.js';
 import {
   inspect, INSPECT_FORMATS, type FileSummary, type InspectFormat, type InspectProgress, type InspectReport,
   type InspectTotal, type KeyStats, type LargeKey,
@@ -15,29 +20,112 @@ import type { CommandContext, RegisterCommand } from './context.js';
 export const registerInspect: RegisterCommand = (program: Command, ctx: CommandContext) => {
   const cmd = program
     .command('inspect')
-    .summary('summarise RDB files, or list their keys (jsonl, keys)')
+    .summary('summarise RDB files, list their keys (jsonl, keys), estimate memory (memory, report)')
     .description(
       'Reads RDB files and prints a summary (version, aux fields, checksum, functions, key counts per ' +
         'database, type and encoding, expiries, sizes, the largest keys), or one line per key: ' +
         '--format jsonl (the canonical JSONL form) or --format keys (db, key, type, encoding, size, ' +
-        'elements, expireAt; tab-separated, or JSON lines with --json).',
+        'elements, expireAt; tab-separated, or JSON lines with --json). --format memory: one CSV row per ' +
+        'key with the memory it would take in a server of --target-version (redis-rdb-tools\' columns; ' +
+        'JSON lines with --json); --format report: totals per database and type, the biggest keys, a ' +
+        'key-prefix tree, a TTL histogram and encodings per type (one JSON object with --json).',
     )
     .argument('<INPUT...>', 'RDB files, directories (their *.rdb files), or - for stdin')
-    .addOption(new Option('--format <FORMAT>', 'summary, jsonl or keys').choices(INSPECT_FORMATS).default('summary'));
+    .addOption(
+      new Option('--format <FORMAT>', 'summary, jsonl, keys, memory or report').choices([...INSPECT_FORMATS, ...MEMORY_FORMATS]).default('summary'),
+    )
+    .option('--target-version <N>', 'memory, report: estimate for a server of this RDB version, 6..12 (default: each file\'s own)')
+    .option('--top <N>', 'report: how many biggest keys to list', '20')
+    .option('--separator <SEP>', 'report: key-prefix separator', ':')
+    .option('--depth <N>', 'report: key-prefix levels', '3')
+    .option('--no-collapse-ids', 'report: list digit-only key segments one by one instead of as *')
+    .option('--no-largest-element', 'memory: write -1 as len_largest_element for compressed listpacks instead of inflating them (about twice as fast)');
   addOptions(cmd, SELECT_OPTIONS);
   cmd.addHelpText(
     'after',
     '\nExamples:\n' +
       '  rdbmerge inspect dump.rdb\n' +
       '  rdbmerge inspect --format jsonl --db 0 --match "user:*" dump.rdb\n' +
-      '  rdbmerge inspect --format keys --json backups/ | jq .size\n',
+      '  rdbmerge inspect --format keys --json backups/ | jq .size\n' +
+      '  rdbmerge inspect --format memory dump.rdb > memory.csv\n' +
+      '  rdbmerge inspect --format report --top 50 --separator : --depth 2 dump.rdb\n',
   );
   cmd.action(async (inputs: string[], _opts: unknown, self: Command) => {
     const raw = self.optsWithGlobals();
     const g = globalOptionsFrom(raw);
     const select = sharedOptionsFrom(raw, ctx.startedAt);
-    const format = raw['format'] as InspectFormat;
+    const format = raw['format'] as InspectFormat | MemoryFormat;
     const progress = progressReporter(ctx, g.json, g.quiet);
+    if (format === 'memory' || format === 'report') {
+      const targetVersion = targetVersionFrom(raw);
+      const common = {
+        select,
+        maxValueSize: g.maxValueSize,
+        onProgress: progress.update,
+        stdin: ctx.io.stdin as AsyncIterable<Uint8Array>,
+        signal: ctx.signal,
+        ...(targetVersion !== undefined ? { targetVersion } : {}),
+      };
+      let keys: number;
+      let files: number;
+      let fileBytes = 0;
+      try {
+        if (format === 'memory') {
+          const largestElement = raw['largestElement'] !== false;
+          let res;
+          if (g.json) {
+            res = await inspectMemory(inputs, {
+              ...common,
+              largestElement,
+              onRows: async (rows: MemoryRow[]) => {
+                let text = '';
+                for (const r of rows) text += memoryJsonLine(r);
+                await ctx.out.write(text);
+              },
+            });
+          } else {
+            // CSV bytes written straight from each estimate: no row objects.
+            const w = new MemoryCsvWriter();
+            w.header((await expandInputs(inputs)).length > 1);
+            res = await scanMemory(
+              inputs,
+              { ...common, largestElement },
+              (rec, type, m, file) => {
+                w.line({
+                  database: rec.db, type, key: rec.key, sizeInBytes: m.bytes, encoding: m.encoding,
+                  numElements: m.elements, lenLargestElement: m.largestElement, expiry: rec.expireAt,
+                  ...(file !== undefined ? { file } : {}),
+                });
+              },
+              async () => {
+                if (w.length > 0) await ctx.out.write(w.take());
+              },
+            );
+            if (w.length > 0) await ctx.out.write(w.take());
+          }
+          keys = res.keys;
+          files = res.files.length;
+          fileBytes = res.files.reduce((a, f) => a + f.sizeBytes, 0);
+        } else {
+          const report = await inspectReport(inputs, {
+            ...common,
+            top: countOption(raw['top'], '--top'),
+            depth: countOption(raw['depth'], '--depth'),
+            separator: String(raw['separator']),
+            collapseIds: raw['collapseIds'] !== false,
+          });
+          await ctx.out.write(g.json ? `${JSON.stringify(report)}\n` : renderMemoryReport(report));
+          keys = report.total.keys;
+          files = report.files.length;
+          fileBytes = report.files.reduce((a, f) => a + f.sizeBytes, 0);
+        }
+      } finally {
+        progress.clear();
+      }
+      if (g.json) ctx.errLine(JSON.stringify({ event: 'done', files, keys, bytes: fileBytes, t: Date.now() - ctx.startedAt }));
+      ctx.exitCode = 0;
+      return;
+    }
     let report: InspectReport;
     try {
       report = await inspect(inputs, {
@@ -60,6 +148,15 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
     ctx.exitCode = 0;
   });
 };
+
+const MEMORY_FORMATS = ['memory', 'report'] as const;
+type MemoryFormat = (typeof MEMORY_FORMATS)[number];
+
+function countOption(v: unknown, name: string): number {
+  const s = String(v);
+  if (!/^\d+$/.test(s)) throw new UsageError(`${name}: a whole number, found ${JSON.stringify(s)}`);
+  return Number(s);
+}
 
 /** Progress on stderr: JSON-lines events with --json, a redrawn line on a TTY, else nothing. */
 function progressReporter(ctx: CommandContext, json: boolean, quiet: boolean) {

@@ -20,7 +20,7 @@
  * only when their entries must be looked at.
  */
 import {
-  formatDoubleG17, formatDoubleShortest, lzfDecompress, rdb, type KeyRecord,
+  formatDoubleG17, formatDoubleShortest, lzfDecompressShared, rdb, type KeyRecord,
 } from '../../native-free-parser/index.js';
 
 /** The server's encoding thresholds (its redis.conf settings). Defaults are Redis's. */
@@ -96,7 +96,10 @@ export interface KeyMemory {
   encoding: string;
   /** Elements: list/set entries, hash fields, zset members, stream entries; a string's length (redis-rdb-tools' convention). */
   elements: number;
-  /** Length of the longest element (member, field or value; a string's length; a stream's largest node). */
+  /**
+   * Length of the longest element (member, field or value; a string's length; a stream's largest
+   * node's bytes); -1 when not computed (KeyMemoryOptions.largestElement false).
+   */
   largestElement: number;
   /** The expires-dictionary entry of a key with a TTL (not part of MEMORY USAGE); 0 without TTL. */
   expiryBytes: number;
@@ -277,8 +280,15 @@ const LP_EMPTY = 7;
 
 /** Decimal length of an integer. */
 function digits(v: number): number {
-  let n = v < 0 ? 2 : 1;
-  let a = Math.abs(v);
+  if (v < 0) return 1 + digits(-v);
+  if (v < 10) return 1;
+  if (v < 100) return 2;
+  if (v < 1000) return 3;
+  if (v < 10000) return 4;
+  if (v < 100000) return 5;
+  if (v < 1000000) return 6;
+  let n = 7;
+  let a = Math.floor(v / 1000000);
   while (a >= 10) {
     a = Math.floor(a / 10);
     n++;
@@ -291,6 +301,8 @@ function digits(v: number): number {
 
 let P: Uint8Array = new Uint8Array(0);
 let pos = 0;
+/** Absolute offset of P[0] in the input, for error offsets. */
+let BASE = 0;
 /** Last string read: its length as a string, and its integer value or NaN when it is not one. */
 let sLen = 0;
 let sInt = NaN;
@@ -383,6 +395,8 @@ function str(): void {
       sRawStart = pos;
       pos += clen;
       sRawEnd = pos;
+      // Checked before anything is inflated: a damaged length must not ask for memory.
+      if (pos > P.length) throw new RangeError(`a compressed string of ${clen} bytes runs past the value`);
       sLen = ulen;
       sInt = NaN; // compressed strings are longer than 20 bytes: never integers
       lzfPending = clen;
@@ -398,6 +412,7 @@ function str(): void {
   sRawStart = pos;
   pos += n;
   sRawEnd = pos;
+  if (pos > P.length) throw new RangeError(`a string of ${n} bytes runs past the value`);
   sLen = n;
   sInt = n <= 20 ? intOf(P, sRawStart, sRawEnd) : NaN;
   lzfPending = -1;
@@ -408,10 +423,43 @@ let lzfPending = -1;
 /** The bytes of the last string read (inflated when compressed). */
 function strBytes(): { buf: Uint8Array; start: number; end: number } {
   if (lzfPending >= 0) {
-    const out = lzfDecompress(P.subarray(sRawStart, sRawEnd), sLen);
+    // A view into a shared slab: no allocation per blob (the view is dropped after the walk).
+    const out = lzfDecompressShared(P, sRawStart, sRawEnd, sLen, BASE + sRawStart);
     return { buf: out, start: 0, end: out.length };
   }
   return { buf: P, start: sRawStart, end: sRawEnd };
+}
+
+/** Whether the current estimate wants `largestElement` (inflating compressed listpacks for it). */
+let wantLargest = true;
+
+/**
+ * Reads a listpack blob kept as it is: its byte length (returned) and its entries (wCount,
+ * wLargest, wMaxEven, wMaxOdd). Without wantLargest, an LZF-compressed blob is not inflated: its
+ * count comes from the listpack header in the compressed stream's first literal run, and the
+ * lengths are -1 (a header count of 65535 means "unknown": then it is inflated and walked).
+ */
+function listpackBlob(): number {
+  str();
+  const blobLen = sLen;
+  if (!wantLargest && lzfPending >= 0) {
+    // The compressed stream starts with a literal run (nothing precedes it to refer to): when it
+    // holds the 6 header bytes, the count is readable without inflating.
+    const hs = P[sRawStart]! < 32 && P[sRawStart]! + 1 >= 6 ? sRawStart + 1 : -1;
+    if (hs >= 0) {
+      const n = P[hs + 4]! | (P[hs + 5]! << 8);
+      if (n !== 0xffff) {
+        wCount = n;
+        wLargest = -1;
+        wMaxEven = -1;
+        wMaxOdd = -1;
+        return blobLen;
+      }
+    }
+  }
+  const z = strBytes();
+  walkListpack(z.buf, z.start, z.end);
+  return blobLen;
 }
 
 // ---- listpack / ziplist / intset / zipmap walking -------------------------------------------
@@ -680,13 +728,24 @@ function quicklistObject(nodes: readonly number[], m: MemoryModel): number {
   return s;
 }
 
+export interface KeyMemoryOptions {
+  /**
+   * Compute `largestElement` (default true). Without it, listpacks kept as they are (the common
+   * case) are not inflated when LZF-compressed: their element count comes from their header, and
+   * `largestElement` is -1 for them. The byte estimate is the same either way.
+   */
+  largestElement?: boolean;
+}
+
 /**
  * Estimates the memory `rec` takes in a server described by `model`.
  * @throws RangeError when the payload is malformed (the reader validated its extent, not its inner bytes)
  */
-export function keyMemory(rec: KeyRecord, model: MemoryModel): KeyMemory {
+export function keyMemory(rec: KeyRecord, model: MemoryModel, opts: KeyMemoryOptions = {}): KeyMemory {
+  wantLargest = opts.largestElement !== false;
   P = rec.payload;
   pos = 0;
+  BASE = rec.valueOffset;
   const m = model;
   const r = valueMemory(rec.type, m);
   // Skiplist levels are counted by their expectation: round the sum to whole bytes.
@@ -740,13 +799,11 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       return result(m.robj + sizeClass(sLen), 'intset', count, wLargest);
     }
     case rdb.TYPE_SET_LISTPACK: {
-      str();
-      const blobLen = sLen;
-      const z = strBytes();
-      walkListpack(z.buf, z.start, z.end);
+      const blobLen = listpackBlob();
       if (m.setListpack && wCount <= m.config.setMaxListpackEntries) {
         return result(m.robj + sizeClass(blobLen), 'listpack', wCount, wLargest);
       }
+      const z = strBytes();
       return setFromListpack(z.buf, z.start, z.end, m);
     }
     case rdb.TYPE_ZSET:
@@ -754,19 +811,18 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       return zsetElements(type === rdb.TYPE_ZSET_2, m);
     case rdb.TYPE_ZSET_ZIPLIST:
     case rdb.TYPE_ZSET_LISTPACK: {
-      str();
-      const blobLen = sLen;
-      const z = strBytes();
       let lpBytes: number;
       if (type === rdb.TYPE_ZSET_ZIPLIST) {
+        str();
+        const z = strBytes();
         walkZiplist(z.buf, z.start, z.end, m);
         lpBytes = LP_EMPTY + wLpBytes;
       } else {
-        walkListpack(z.buf, z.start, z.end);
-        lpBytes = blobLen;
+        lpBytes = listpackBlob();
       }
       const pairs = wCount >>> 1;
       if (pairs > m.config.zsetMaxListpackEntries) {
+        const z = strBytes();
         return zsetFromPacked(z.buf, z.start, z.end, type === rdb.TYPE_ZSET_ZIPLIST, pairs, m);
       }
       return result(m.robj + sizeClass(lpBytes), n.lp, pairs, wMaxEven);
@@ -785,19 +841,18 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
     }
     case rdb.TYPE_HASH_ZIPLIST:
     case rdb.TYPE_HASH_LISTPACK: {
-      str();
-      const blobLen = sLen;
-      const z = strBytes();
       let lpBytes: number;
       if (type === rdb.TYPE_HASH_ZIPLIST) {
+        str();
+        const z = strBytes();
         walkZiplist(z.buf, z.start, z.end, m);
         lpBytes = LP_EMPTY + wLpBytes;
       } else {
-        walkListpack(z.buf, z.start, z.end);
-        lpBytes = blobLen;
+        lpBytes = listpackBlob();
       }
       const pairs = wCount >>> 1;
       if (pairs > m.config.hashMaxListpackEntries) {
+        const z = strBytes();
         return hashFromPairs(z.buf, z.start, z.end, type === rdb.TYPE_HASH_ZIPLIST ? 'ziplist' : 'listpack', pairs, m);
       }
       return result(m.robj + sizeClass(lpBytes), n.lp, pairs, wLargest);
@@ -805,16 +860,23 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
     case rdb.TYPE_HASH_LISTPACK_EX_PRE_GA:
     case rdb.TYPE_HASH_LISTPACK_EX: {
       if (type === rdb.TYPE_HASH_LISTPACK_EX) pos += 8;
-      str();
-      const blobLen = sLen;
-      const z = strBytes();
-      walkListpack(z.buf, z.start, z.end);
+      const blobLen = listpackBlob();
       const fields = Math.floor(wCount / 3);
       // listpackEx: the robj, the listpackEx struct (lp pointer, metadata), the listpack.
       if (fields <= m.config.hashMaxListpackEntries) {
-        return result(m.robj + sizeClass(40) + sizeClass(blobLen), 'listpackex', fields, Math.max(wMaxEven, wMaxOdd));
+        return result(m.robj + sizeClass(40) + sizeClass(blobLen), 'listpackex', fields, wLargest);
       }
-      return result(dictObject(fields, fields * 2 * sdsSize(Math.max(wMaxEven, wMaxOdd), m), m) + fields * 8, 'hashtable', fields, wLargest);
+      // Over the entry limit: a hashtable of (field with its TTL slot, value) pairs.
+      const z = strBytes();
+      let sds = 0;
+      let largest = 0;
+      forEachPackedLength(z.buf, z.start, z.end, false, (l, i) => {
+        const k = i % 3;
+        if (k === 2) return; // the TTL
+        sds += k === 0 ? sizeClass(1 + 8 + l + 1) : sdsSize(l, m);
+        if (l > largest) largest = l;
+      });
+      return result(dictObject(fields, sds, m) + 48, 'hashtable', fields, largest);
     }
     case rdb.TYPE_HASH_METADATA_PRE_GA:
     case rdb.TYPE_HASH_METADATA:
@@ -859,9 +921,11 @@ function quicklistNodes(type: number, m: MemoryModel): KeyMemory {
   const sizes: number[] = [];
   let count = 0;
   let largest = 0;
+  let unknown = false;
   for (let i = 0; i < nodes; i++) {
     let container = rdb.QUICKLIST_NODE_PACKED;
     if (type === rdb.TYPE_LIST_QUICKLIST_2) container = len();
+    const strStart = pos;
     str();
     if (container === rdb.QUICKLIST_NODE_PLAIN) {
       sizes.push(sLen);
@@ -869,19 +933,20 @@ function quicklistNodes(type: number, m: MemoryModel): KeyMemory {
       if (sLen > largest) largest = sLen;
       continue;
     }
-    const blobLen = sLen;
-    const z = strBytes();
     if (type === rdb.TYPE_LIST_QUICKLIST) {
+      const z = strBytes();
       walkZiplist(z.buf, z.start, z.end, m);
       if (wCount > 0) sizes.push(LP_EMPTY + wLpBytes);
     } else {
-      walkListpack(z.buf, z.start, z.end);
+      pos = strStart;
+      const blobLen = listpackBlob();
       if (wCount > 0) sizes.push(blobLen);
     }
     count += wCount;
-    if (wLargest > largest) largest = wLargest;
+    if (wLargest < 0) unknown = true;
+    else if (wLargest > largest) largest = wLargest;
   }
-  return listResult(sizes, count, largest, m);
+  return listResult(sizes, count, unknown ? -1 : largest, m);
 }
 
 /** RDB_TYPE_SET: intset when all integers and few enough, listpack (7.2+), else hashtable. */
@@ -979,9 +1044,16 @@ function forEachPackedLength(b: Uint8Array, s: number, e: number, ziplist: boole
 }
 
 /** A skiplist-encoded zset of `count` members whose sds sizes sum to `sds`. */
-function skiplistObject(count: number, sds: number, m: MemoryModel): number {
-  return m.robj + m.zset + m.zskiplist + m.dict + 8 * dictBuckets(count) + m.zslHeader +
+function skiplistObject(count: number, sds: number, m: MemoryModel, buckets = dictBuckets(count)): number {
+  return m.robj + m.zset + m.zskiplist + m.dict + 8 * buckets + m.zslHeader +
     sds + count * (m.dictEntry + m.zslNodeAvg);
+}
+
+/** Buckets of a dict filled by `n` adds with no presizing (growth and rehashing as they happen). */
+function grownBuckets(n: number): number {
+  const d = new DictSim();
+  for (let i = 0; i < n; i++) d.add();
+  return d.buckets;
 }
 
 /** Score text as the target writes it into a listpack (d2string: %.17g before 7.2, shortest after). */
@@ -1036,7 +1108,8 @@ function zsetFromPacked(b: Uint8Array, s: number, e: number, ziplist: boolean, p
       if (l > largest) largest = l;
     }
   });
-  return result(skiplistObject(pairs, sds, m), 'skiplist', pairs, largest);
+  // zsetConvert fills the dict without presizing it.
+  return result(skiplistObject(pairs, sds, m, grownBuckets(pairs)), 'skiplist', pairs, largest);
 }
 
 /** RDB_TYPE_HASH: listpack while small, hashtable once a field or value is too long or too many. */

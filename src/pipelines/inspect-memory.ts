@@ -1,0 +1,331 @@
+/**
+ * `inspect --format memory` and `inspect --format report` as library functions.
+ *
+ * - `inspectMemory`: one row per key (redis-rdb-tools' memory CSV columns: database, type, key,
+ *   size_in_bytes, encoding, num_elements, len_largest_element, expiry), handed to `onRows` a batch
+ *   at a time, or collected and returned when there is no `onRows`.
+ * - `inspectReport`: a MemoryReport (src/report/report.ts): totals per db and type, the biggest
+ *   keys, a prefix tree, a TTL histogram, encodings per type.
+ *
+ * Sizes are estimates of what each key takes in a server of the target RDB version (default: each
+ * file's own), as `MEMORY USAGE key SAMPLES 0` reports it there (src/report/memory.ts). The
+ * selection options of CLI.md apply as in `inspect`. Never prints, never exits: errors are thrown
+ * (RdbError with the input and offset, UsageError, InterruptedError).
+ */
+import { performance } from 'node:perf_hooks';
+import { CorruptError, isRdbError, readRdb, TYPE_KIND, type KeyRecord, type LogicalType, type RdbInput } from '../../native-free-parser/index.js';
+import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
+import { InterruptedError, UsageError } from '../errors.js';
+import { expandInputs, readStream, snapshotTimeFromDisk, STDIN } from '../io/files.js';
+import { readRdbFile } from '../io/rdb-file.js';
+import { keyMemory, memoryModel, type EncodingConfig, type KeyMemory, type MemoryModel } from '../report/memory.js';
+import { ReportBuilder, type MemoryReport } from '../report/report.js';
+import { createSelector, snapshotTimeOption, unmatchedSnapshotTimes, type DropReason } from './select.js';
+import type { InspectProgress } from './inspect.js';
+
+/** One key of `--format memory`. */
+export interface MemoryRow {
+  /** The input, when there are several. */
+  file?: string;
+  /** The (target) database. */
+  database: number;
+  type: LogicalType;
+  key: Uint8Array;
+  /** Estimated bytes in the target server (MEMORY USAGE SAMPLES 0). */
+  sizeInBytes: number;
+  encoding: string;
+  numElements: number;
+  lenLargestElement: number;
+  /** Absolute expiry, Unix ms (after the expiry options), or -1. */
+  expiry: number;
+}
+
+export interface MemoryOptions {
+  /** RDB version of the server to estimate for (6..12). Default: each file's own version. */
+  targetVersion?: number;
+  /** The target's encoding settings (redis.conf), Redis's defaults otherwise. */
+  encodingConfig?: Partial<EncodingConfig>;
+  /** Entry selection (filters, database moves, expiry shifts). Default: keep all, now = Date.now(). */
+  select?: SharedOptions;
+  /** Largest value accepted, bytes. Default 512 MiB. */
+  maxValueSize?: number;
+  onProgress?: (p: InspectProgress) => void;
+  /** Default 250. */
+  progressIntervalMs?: number;
+  /** The bytes of input `-`. Required when an input is `-`. */
+  stdin?: AsyncIterable<Uint8Array>;
+  /** Aborting it stops the run with an InterruptedError at the next batch. */
+  signal?: AbortSignal;
+}
+
+export interface InspectMemoryOptions extends MemoryOptions {
+  /**
+   * Compute `lenLargestElement` (default true). False skips inflating LZF-compressed listpacks
+   * kept as they are; their rows then say -1.
+   */
+  largestElement?: boolean;
+  /** Receives the rows a batch at a time (awaited). Without it, the rows are returned. */
+  onRows?: (rows: MemoryRow[]) => void | Promise<void>;
+}
+
+export interface InspectMemoryResult {
+  /** The rows, when no `onRows` was given; else empty. */
+  rows: MemoryRow[];
+  /** Per input: its versions, keys kept, estimated bytes, and size read (`sizeBytes`). */
+  files: Array<{ file: string; rdbVersion: number; targetVersion: number; keys: number; bytes: number; sizeBytes: number }>;
+  keys: number;
+  /** Sum of the estimates. */
+  bytes: number;
+  /** Keys read before the selection options, and those they dropped per reason. */
+  keysRead: number;
+  dropped: Record<DropReason, number>;
+  now: number;
+}
+
+export interface InspectReportOptions extends MemoryOptions {
+  /** Biggest keys listed, by memory and by elements. Default 20. */
+  top?: number;
+  /** Prefix separator. Default ':'. */
+  separator?: string;
+  /** Prefix levels. Default 3. */
+  depth?: number;
+  /** Prefixes kept per level. Default 10,000. */
+  prefixCap?: number;
+  /** Digit-only key segments count as `*` in the prefix tree. Default true. */
+  collapseIds?: boolean;
+}
+
+interface KeyVisit {
+  rec: KeyRecord;
+  type: LogicalType;
+  file: string | undefined;
+  model: MemoryModel;
+}
+
+/** The shared read loop: expands inputs, applies the selection, calls `visit` per kept key. */
+async function scan(
+  inputs: readonly string[],
+  opts: MemoryOptions,
+  /** Returns the key's estimated bytes. */
+  visit: (v: KeyVisit) => number,
+  afterBatch: () => Promise<void> | void,
+): Promise<Omit<InspectMemoryResult, 'rows' | 'bytes'>> {
+  const sel = opts.select ?? defaultSharedOptions();
+  const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
+  const interval = opts.progressIntervalMs ?? 250;
+  if (opts.targetVersion !== undefined && (!Number.isInteger(opts.targetVersion) || opts.targetVersion < 6 || opts.targetVersion > 12)) {
+    throw new UsageError(`--target-version: a version from 6 to 12, found ${String(opts.targetVersion)}`);
+  }
+  if (inputs.length === 0) throw new UsageError('no INPUT given');
+  const names = await expandInputs(inputs);
+  const unmatched = unmatchedSnapshotTimes(sel, names);
+  if (unmatched.length > 0) {
+    throw new UsageError(`--snapshot-time: ${unmatched.map((n) => JSON.stringify(n)).join(', ')} is not among the inputs`);
+  }
+  if (names.includes(STDIN) && opts.stdin === undefined) throw new UsageError('input - (stdin) is not available here');
+  const several = names.length > 1;
+  const started = performance.now();
+  let lastProgress = started;
+  const files: InspectMemoryResult['files'] = [];
+  const dropped: Record<DropReason, number> = { db: 0, type: 0, match: 0, expired: 0 };
+  let keysRead = 0;
+  let keys = 0;
+  const models = new Map<number, MemoryModel>();
+  const modelFor = (v: number): MemoryModel => {
+    let m = models.get(v);
+    if (m === undefined) models.set(v, (m = memoryModel(v, opts.encodingConfig)));
+    return m;
+  };
+
+  for (let index = 0; index < names.length; index++) {
+    const name = names[index]!;
+    const shown = name === STDIN ? 'stdin' : name;
+    const fileField = several ? name : undefined;
+    const optTime = snapshotTimeOption(sel, name);
+    const disk = optTime === undefined ? await snapshotTimeFromDisk(name) : undefined;
+    const selector = createSelector(sel, {
+      name,
+      index,
+      snapshotTime: optTime ?? disk?.time,
+      snapshotTimeSource: optTime !== undefined ? 'option' : disk?.source,
+    });
+    const counter = { bytes: 0 };
+    // Files: the CRC-64 is checked on a second thread (io/rdb-file.ts); stdin: inline.
+    const batches = name === STDIN
+      ? readRdb(counted(readStream(opts.stdin!), counter) as RdbInput, { source: shown, maxValueSize })
+      : readRdbFile(name, { source: shown, maxValueSize });
+    const file = { file: name, rdbVersion: 0, targetVersion: 0, keys: 0, bytes: 0, sizeBytes: 0 };
+    let model = modelFor(opts.targetVersion ?? 10);
+    let read = 0;
+    const progress = (): void => {
+      if (opts.onProgress === undefined) return;
+      const t = performance.now();
+      if (t - lastProgress < interval) return;
+      lastProgress = t;
+      opts.onProgress({ source: name, keys: read, bytes: counter.bytes, t: Math.round(t - started) });
+    };
+    try {
+      for await (const batch of batches) {
+        if (opts.signal?.aborted === true) throw new InterruptedError();
+        const last = batch[batch.length - 1];
+        if (last !== undefined && name !== STDIN) counter.bytes = last.kind === 'eof' ? last.size : last.offset;
+        for (const rec of batch) {
+          if (rec.kind === 'key') {
+            read++;
+            const e = selector(rec);
+            if (e === null) continue;
+            file.keys++;
+            file.bytes += visit({ rec: e, type: TYPE_KIND[e.type] ?? 'module', file: fileField, model });
+          } else if (rec.kind === 'header') {
+            file.rdbVersion = rec.version;
+            // Valkey 9 files (VALKEY080) are estimated as Redis 7.2, the closest memory layout.
+            const own = rec.magic === 'VALKEY' ? 11 : Math.max(6, rec.version);
+            file.targetVersion = opts.targetVersion ?? own;
+            model = modelFor(file.targetVersion);
+          } else if (rec.kind === 'aux') {
+            selector.aux(rec.key, rec.value);
+          }
+        }
+        await afterBatch();
+        progress();
+      }
+    } catch (e) {
+      if (isRdbError(e) && e.source === '') e.setSource(shown);
+      throw e;
+    }
+    keysRead += read;
+    keys += file.keys;
+    file.sizeBytes = counter.bytes;
+    for (const r of Object.keys(dropped) as DropReason[]) dropped[r] += selector.dropped[r];
+    files.push(file);
+  }
+  return { files, keys, keysRead, dropped, now: sel.now };
+}
+
+async function* counted(src: AsyncIterable<Uint8Array>, counter: { bytes: number }): AsyncGenerator<Uint8Array> {
+  for await (const c of src) {
+    counter.bytes += c.length;
+    yield c;
+  }
+}
+
+/** The estimate; a payload whose inner structure is damaged is a CorruptError at the key. */
+function estimate(v: KeyVisit, largestElement = true) {
+  try {
+    return keyMemory(v.rec, v.model, { largestElement });
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    const e = new CorruptError({ offset: v.rec.valueOffset, expected: `a well-formed value (${err.message})` });
+    e.key = v.rec.key;
+    throw e;
+  }
+}
+
+/**
+ * The keys one at a time with their estimate, without building rows (the CLI's fast path):
+ * `visit(rec, type, m, file)` per kept key, `afterBatch` after each batch of records (awaited).
+ * @throws as inspectMemory
+ */
+export async function scanMemory(
+  inputs: readonly string[],
+  opts: MemoryOptions & { largestElement?: boolean },
+  visit: (rec: KeyRecord, type: LogicalType, m: KeyMemory, file: string | undefined) => void,
+  afterBatch: () => Promise<void> | void,
+): Promise<Omit<InspectMemoryResult, 'rows'>> {
+  const largest = opts.largestElement !== false;
+  let bytes = 0;
+  const res = await scan(inputs, opts, (v) => {
+    const m = estimate(v, largest);
+    bytes += m.bytes;
+    visit(v.rec, v.type, m, v.file);
+    return m.bytes;
+  }, afterBatch);
+  return { ...res, bytes };
+}
+
+/**
+ * One row per kept key, with its estimated memory in the target server.
+ * @throws RdbError naming the input and offset; UsageError for bad inputs or options;
+ *   InterruptedError when `opts.signal` aborts.
+ */
+export async function inspectMemory(inputs: readonly string[], opts: InspectMemoryOptions = {}): Promise<InspectMemoryResult> {
+  const rows: MemoryRow[] = [];
+  const largest = opts.largestElement !== false;
+  let pending: MemoryRow[] = [];
+  let bytes = 0;
+  const res = await scan(
+    inputs,
+    opts,
+    (v) => {
+      const m = estimate(v, largest);
+      bytes += m.bytes;
+      const row: MemoryRow = {
+        database: v.rec.db,
+        type: v.type,
+        key: v.rec.key,
+        sizeInBytes: m.bytes,
+        encoding: m.encoding,
+        numElements: m.elements,
+        lenLargestElement: m.largestElement,
+        expiry: v.rec.expireAt,
+      };
+      if (v.file !== undefined) row.file = v.file;
+      if (opts.onRows === undefined) rows.push(row);
+      else pending.push(row);
+      return m.bytes;
+    },
+    async () => {
+      if (opts.onRows !== undefined && pending.length > 0) {
+        const out = pending;
+        pending = [];
+        await opts.onRows(out);
+      }
+    },
+  );
+  return { rows, files: res.files, keys: res.keys, bytes, keysRead: res.keysRead, dropped: res.dropped, now: res.now };
+}
+
+/**
+ * The memory report of the inputs (see src/report/report.ts for its parts and bounds).
+ * @throws as inspectMemory
+ */
+export async function inspectReport(inputs: readonly string[], opts: InspectReportOptions = {}): Promise<MemoryReport & {
+  keysRead: number;
+  dropped: Record<DropReason, number>;
+}> {
+  const sel = opts.select ?? defaultSharedOptions();
+  if (opts.top !== undefined && (!Number.isInteger(opts.top) || opts.top < 0)) throw new UsageError(`--top: a count of at least 0, found ${String(opts.top)}`);
+  if (opts.depth !== undefined && (!Number.isInteger(opts.depth) || opts.depth < 0)) throw new UsageError(`--depth: a count of at least 0, found ${String(opts.depth)}`);
+  if (opts.separator !== undefined && opts.separator === '') throw new UsageError('--separator: must not be empty');
+  const b = new ReportBuilder({
+    now: sel.now,
+    ...(opts.top !== undefined ? { top: opts.top } : {}),
+    ...(opts.separator !== undefined ? { separator: opts.separator } : {}),
+    ...(opts.depth !== undefined ? { depth: opts.depth } : {}),
+    ...(opts.prefixCap !== undefined ? { prefixCap: opts.prefixCap } : {}),
+    ...(opts.collapseIds !== undefined ? { collapseIds: opts.collapseIds } : {}),
+  });
+  const res = await scan(
+    inputs,
+    { ...opts, select: sel },
+    (v) => {
+      // The report lists no largest element: compressed listpacks need not be inflated.
+      const m = estimate(v, false);
+      b.add({
+        ...(v.file !== undefined ? { file: v.file } : {}),
+        db: v.rec.db,
+        key: v.rec.key,
+        type: v.type,
+        encoding: m.encoding,
+        bytes: m.bytes,
+        expiryBytes: m.expiryBytes,
+        elements: m.elements,
+        expireAt: v.rec.expireAt,
+      });
+      return m.bytes;
+    },
+    () => undefined,
+  );
+  for (const f of res.files) b.addFile(f);
+  return { ...b.finish(), keysRead: res.keysRead, dropped: res.dropped };
+}
