@@ -32,7 +32,7 @@ import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
 import { openClient, serverInfo, type RespConnection } from '../redis/connection.js';
 import { rebuildCommands } from '../redis/rebuild.js';
 import { RespError, type Reply } from '../redis/resp.js';
-import { keyMemory, memoryModel } from '../report/memory.js';
+import { keyMemory, memoryModel, type EncodingConfig } from '../report/memory.js';
 import { redactUri, type RedisUri } from '../values.js';
 import {
   conflictError, indexInputs, merge, MergeConflictError, resolveInputs, settleFunctions, settleWinners, type CollisionEntry,
@@ -144,8 +144,13 @@ export interface PlanReport {
   failures: Array<{ db: number; key: JsonBytes; error: string }>;
   databases: { limit: number; source: LimitSource; beyond: Array<{ db: number; keys: number }> };
   memory: {
-    /** Estimated bytes the written keys take in the target (src/report/memory.ts). */
+    /**
+     * Estimated bytes the written keys take in the target: each key as MEMORY USAGE counts it
+     * (src/report/memory.ts), its expires-table entry, and the databases' hash tables.
+     */
     estimatedBytes: number;
+    /** Of which the databases' hash tables (bucket arrays of the keys and expires tables). */
+    keyspaceBytes: number;
     perDb: Record<string, number>;
     /** The target's maxmemory (0: no limit). */
     maxmemory: number;
@@ -155,6 +160,8 @@ export interface PlanReport {
     policy: string | null;
     /** usedMemory + estimatedBytes > maxmemory (with a limit). */
     over: boolean;
+    /** Replay mode: the target's encoding thresholds the estimate used (the rest: Redis defaults). */
+    encodingConfig: Partial<EncodingConfig>;
   };
   /** Replay mode: function libraries of the inputs the target already holds (skipped, or exit 9 under `--on-busykey error`). */
   functionsOnTarget: string[];
@@ -165,6 +172,18 @@ export interface PlanReport {
 }
 
 const DEFAULT_BULK = 512 * 1024 * 1024;
+
+/** The memory estimator's thresholds and the CONFIG parameters that set them (the ziplist names work on every version). */
+const ENCODING_CONFIG_NAMES: ReadonlyArray<[keyof EncodingConfig, string]> = [
+  ['hashMaxListpackEntries', 'hash-max-ziplist-entries'],
+  ['hashMaxListpackValue', 'hash-max-ziplist-value'],
+  ['setMaxIntsetEntries', 'set-max-intset-entries'],
+  ['setMaxListpackEntries', 'set-max-listpack-entries'],
+  ['setMaxListpackValue', 'set-max-listpack-value'],
+  ['zsetMaxListpackEntries', 'zset-max-ziplist-entries'],
+  ['zsetMaxListpackValue', 'zset-max-ziplist-value'],
+  ['listMaxListpackSize', 'list-max-ziplist-size'],
+];
 const DEFAULT_DATABASES = 16;
 
 function checkAbort(signal: AbortSignal | undefined): void {
@@ -216,20 +235,35 @@ class KeyTally {
   bulkCount = 0;
   readonly dbKeys = new Map<number, number>();
 
-  constructor(version: number, readonly limits: TargetLimits, readonly maxListed: number) {
-    this.model = memoryModel(version);
+  constructor(version: number, readonly limits: TargetLimits, readonly maxListed: number, config: Partial<EncodingConfig> = {}) {
+    this.model = memoryModel(version, config);
   }
+
+  readonly dbExpires = new Map<number, number>();
 
   /** A key written to `db`, its DUMP payload `dumpBytes` long. */
   key(rec: KeyRecord, dumpBytes: number): void {
     const m = keyMemory(rec, this.model);
-    this.estimatedBytes += m.bytes;
-    this.memPerDb[rec.db] = (this.memPerDb[rec.db] ?? 0) + m.bytes;
+    const bytes = m.bytes + m.expiryBytes;
+    this.estimatedBytes += bytes;
+    this.memPerDb[rec.db] = (this.memPerDb[rec.db] ?? 0) + bytes;
     this.dbKeys.set(rec.db, (this.dbKeys.get(rec.db) ?? 0) + 1);
+    if (rec.expireAt >= 0) this.dbExpires.set(rec.db, (this.dbExpires.get(rec.db) ?? 0) + 1);
     if (dumpBytes > this.limits.bulk) {
       this.bulkCount++;
       if (this.bulkKeys.length < this.maxListed) this.bulkKeys.push({ db: rec.db, key: jsonBytes(rec.key), bytes: dumpBytes });
     }
+  }
+
+  /**
+   * The databases' own hash tables, which no key's MEMORY USAGE counts: a bucket array (8 bytes a
+   * bucket, the next power of two at or above the keys) for the keys and one for the expiries.
+   */
+  keyspaceBytes(): number {
+    const table = (n: number): number => (n === 0 ? 0 : 8 * 2 ** Math.ceil(Math.log2(Math.max(4, n))));
+    let total = 0;
+    for (const [db, n] of this.dbKeys) total += table(n) + table(this.dbExpires.get(db) ?? 0);
+    return total;
   }
 
   beyond(): Array<{ db: number; keys: number }> {
@@ -241,15 +275,17 @@ class KeyTally {
 function finishReport(r: PlanReport, tally: KeyTally | null, limits: TargetLimits, t0: number): PlanReport {
   r.protoMaxBulkLen = { limit: limits.bulk, source: limits.bulkSource, count: tally?.bulkCount ?? 0, keys: tally?.bulkKeys ?? [] };
   r.databases = { limit: limits.databases, source: limits.databasesSource, beyond: tally?.beyond() ?? [] };
-  const est = tally?.estimatedBytes ?? 0;
+  const est = (tally?.estimatedBytes ?? 0) + (tally?.keyspaceBytes() ?? 0);
   r.memory = {
     estimatedBytes: est,
+    keyspaceBytes: tally?.keyspaceBytes() ?? 0,
     perDb: tally?.memPerDb ?? {},
     maxmemory: limits.maxmemory,
     source: limits.maxmemorySource,
     usedMemory: limits.usedMemory,
     policy: limits.policy,
     over: limits.maxmemory > 0 && limits.usedMemory + est > limits.maxmemory,
+    encodingConfig: r.memory.encodingConfig,
   };
   const mb = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
   if (r.memory.over) {
@@ -308,7 +344,10 @@ function emptyReport(opts: Resolved, mode: 'merge' | 'replay', limits: TargetLim
     failed: 0,
     failures: [],
     databases: { limit: limits.databases, source: limits.databasesSource, beyond: [] },
-    memory: { estimatedBytes: 0, perDb: {}, maxmemory: limits.maxmemory, source: limits.maxmemorySource, usedMemory: 0, policy: null, over: false },
+    memory: {
+      estimatedBytes: 0, keyspaceBytes: 0, perDb: {}, maxmemory: limits.maxmemory, source: limits.maxmemorySource, usedMemory: 0, policy: null, over: false,
+      encodingConfig: {},
+    },
     functionsOnTarget: [],
     busy: 0,
     busyKeys: [],
@@ -473,6 +512,13 @@ async function planReplay(inputArgs: readonly string[], opts: Resolved, target: 
       }
     }
     limits.policy = (await configGet(c, 'maxmemory-policy')) ?? null;
+    // The target's encoding thresholds decide the encodings, and so the memory, of what it loads.
+    const encoding: Partial<EncodingConfig> = {};
+    for (const [field, name] of ENCODING_CONFIG_NAMES) {
+      const n = Number(await configGet(c, name));
+      if (Number.isInteger(n)) encoding[field] = n;
+    }
+    report.memory.encodingConfig = encoding;
     const mem = replyText(await c.call(['INFO', 'memory']));
     const used = mem !== undefined ? /^used_memory:(\d+)/m.exec(mem) : null;
     if (used !== null) limits.usedMemory = Number(used[1]);
@@ -569,7 +615,7 @@ async function planReplay(inputArgs: readonly string[], opts: Resolved, target: 
     }
 
     // ---- the winners, as replay would send them ----------------------------------------------
-    const tally = new KeyTally(version, limits, maxListed);
+    const tally = new KeyTally(version, limits, maxListed, encoding);
     let firstUnsupported: RdbError | null = null;
     await eachWinner(ix, maxValueSize, 'send', t0, opts, (st, k) => {
       checkAbort(opts.signal);
