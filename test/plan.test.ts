@@ -22,7 +22,7 @@ import { Redis } from 'ioredis';
 import type { PlanReport } from '../src/pipelines/plan.js';
 import { runCli } from './helpers/cli.js';
 import { FIXTURES, fixturePath } from './helpers/fixtures.js';
-import { keyCount, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
+import { bootRdb, keyCount, probe, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
 
 const redisBin = requireRedisServer(t);
 const work = mkdtempSync(join(tmpdir(), 'rdbmerge-plan-'));
@@ -295,4 +295,28 @@ t.test('values over proto-max-bulk-len: rebuilt and failed keys as replay finds 
   t.equal(mp.protoMaxBulkLen.count, 6);
   t.ok(mp.protoMaxBulkLen.keys.every((k) => k.bytes > 4096));
   t.match(mp.warnings.join('\n'), /6 value\(s\) over proto-max-bulk-len \(4096 bytes\): fine in an RDB file/);
+});
+
+t.test('merge plan: the memory estimate against the server that boots the merged file', async (t) => {
+  const dir = freshDir('memory-boot');
+  const out = join(dir, 'dump.rdb');
+  const p = parsePlan((await runCli(['plan', C, '-o', out, '--on-conflict', 'last', '--json', '-q', '--now', NOW])).stdout);
+  t.equal((await runCli(['merge', C, '-o', out, '--on-conflict', 'last', '-q', '--now', NOW])).code, 0);
+  const usedMemory = async (h: RedisHandle): Promise<number> => Number(/^used_memory:(\d+)/m.exec(await probe(h.port, ['INFO', 'memory']))![1]);
+  const empty = await server([]);
+  let base: number;
+  try {
+    base = await usedMemory(empty);
+  } finally {
+    await empty.stop();
+  }
+  const h = await bootRdb(out, { expectKeys: p.totalKeys, ...(redisBin !== undefined ? { bin: redisBin } : {}) });
+  try {
+    const growth = (await usedMemory(h)) - base;
+    const err = (p.memory.estimatedBytes - growth) / growth;
+    t.comment(`estimate ${p.memory.estimatedBytes} bytes (keyspace tables ${p.memory.keyspaceBytes}), redis-server 7.0 used_memory grew by ${growth}: ${(err * 100).toFixed(1)}%`);
+    t.ok(Math.abs(err) < 0.2, 'the estimate is within 20% of what the server uses for the keys');
+  } finally {
+    await h.stop();
+  }
 });
