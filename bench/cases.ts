@@ -105,4 +105,15 @@ export const cases: BenchCase[] = [
       ];
     },
   },
+  {
+    name: 'diff',
+    async run(ctx) {
+      // The 1M-key file against itself: A goes into the collision index, B is streamed, and every
+      // key of B is looked up, A's record re-read by offset and both values decoded and compared.
+      const m = await ctx.measure(ctx.node, [ctx.bin, 'diff', ctx.file, ctx.file, '--json', '-q']);
+      const r = JSON.parse(m.stdout.trim().split('\n').pop()!) as { same: boolean; keysA: number; equal: number };
+      if (!r.same || r.equal !== ctx.keys) throw new Error(`diff of the file against itself: ${r.equal} equal of ${ctx.keys}, same=${r.same}`);
+      return [mk('diff (file against itself)', 'rdbmerge', r.equal, ctx.size * 2, m)];
+    },
+  },
 ];

@@ -812,6 +812,7 @@ export async function readRdbAll(input: RdbInput, opts: ReadOptions = {}): Promi
  * merge's collision index). Returns the record, or the absolute offset the data must reach when
  * `buf` is too short. The record's `db` is unknown here and left 0. With `keyOnly`, parsing stops
  * after the key (the payload is empty), so a key can be re-read without reading its value.
+ * `parser`: a parser to reuse across calls for one input (made with `new RdbParser(opts)`).
  */
 export function parseKeyAt(
   buf: Uint8Array,
@@ -819,8 +820,11 @@ export function parseKeyAt(
   header: { version: number; magic: 'REDIS' | 'VALKEY' },
   opts: ReadOptions = {},
   keyOnly = false,
+  parser?: RdbParser,
 ): KeyRecord | number {
-  const p = new RdbParser(opts);
+  // A caller doing many lookups passes its own parser (built with the same opts): constructing
+  // one costs about as much as parsing a small record.
+  const p = parser ?? new RdbParser(opts);
   p.keyOnly = keyOnly;
   p.version = header.version;
   p.magic = header.magic;

@@ -11,8 +11,10 @@ import { Command, CommanderError } from 'commander';
 import { isRdbError } from '../native-free-parser/index.js';
 import { addOptions, GLOBAL_OPTIONS } from './cli-options.js';
 import type { CliIo, CommandContext, RegisterCommand } from './commands/context.js';
+import { registerDiff } from './commands/diff.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerMerge } from './commands/merge.js';
+import { registerPlan } from './commands/plan.js';
 import { registerReplay } from './commands/replay.js';
 import { registerVerify } from './commands/verify.js';
 import { EXIT, exitCodeFor, ToolError } from './errors.js';
@@ -22,7 +24,7 @@ import { createSink, StdoutClosedError } from './io/output.js';
 export type { CliIo } from './commands/context.js';
 
 /** Every working command, in help order. */
-export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify, registerReplay];
+export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify, registerReplay, registerDiff, registerPlan];
 
 function packageVersion(): string {
   for (const rel of ['../../package.json', '../package.json']) {

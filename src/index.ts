@@ -19,17 +19,36 @@ export type { MemoryModel, KeyMemory, KeyMemoryOptions, EncodingConfig } from '.
 export { ReportBuilder, TTL_BUCKETS } from './report/report.js';
 export type { MemoryReport, ReportOptions, ReportKey, PrefixNode, TopKey, Count, TtlBucket } from './report/report.js';
 export { memoryCsvHeader, memoryCsvLine, memoryJsonLine, renderMemoryReport, MEMORY_CSV_COLUMNS } from './format/memory.js';
-export { merge, splitPaths, settleFunctions } from './pipelines/merge.js';
+export { merge, splitPaths, settleFunctions, MergeConflictError } from './pipelines/merge.js';
 export type {
   MergeOptions, MergeReport, MergeProgress, ConflictPolicy, CollisionEntry, FunctionConflict, InputReport, OutputFile,
 } from './pipelines/merge.js';
+export { verify } from './pipelines/verify-run.js';
+export type { VerifyAnyOptions } from './pipelines/verify-run.js';
 export { verifyAgainst } from './pipelines/verify.js';
-export type { VerifyOptions, VerifyReport, VerifyDifference } from './pipelines/verify.js';
+export type { VerifyOptions, VerifyReport, VerifyDifference, VerifyField, VerifyProgress } from './pipelines/verify.js';
+export { verifyTarget } from './pipelines/verify-target.js';
+export type { VerifyTargetOptions, VerifyTargetReport, VerifyTargetProgress } from './pipelines/verify-target.js';
+export { replay, ReplayPartialFailure, ReplayBusyKeys } from './pipelines/replay.js';
+export type { ReplayOptions, ReplayReport, ReplayProgress, BusyKeyPolicy, KeyFailure } from './pipelines/replay.js';
+export { diff } from './pipelines/diff.js';
+export type { DiffOptions, DiffReport, DiffDifference, DiffProgress, DiffInput } from './pipelines/diff.js';
+export { plan } from './pipelines/plan.js';
+export type { PlanOptions, PlanReport, PlanProgress, LimitSource } from './pipelines/plan.js';
 export { readRdbFile } from './io/rdb-file.js';
 export { KeyIndex, keyHash } from './merge/key-index.js';
 export { keySlot, splitSlots, parseClusterNodes } from './merge/slots.js';
 export { createSelector, snapshotTimeOption, unmatchedSnapshotTimes } from './pipelines/select.js';
 export type { Selector, SelectInput, SnapshotTime, SnapshotTimeSource, DropReason } from './pipelines/select.js';
+
+// The codec's main pieces (all of it: the `rdbmerge/codec` entry)
+export {
+  readRdb, readRdbAll, RdbWriter, decodeValue, encodeValue, convertForTarget, buildDumpPayload, parseDumpPayload,
+  payloadForTarget, RdbError, CorruptError, TruncatedError, ChecksumError, UnsupportedError, LimitError, isRdbError,
+} from '../native-free-parser/index.js';
+export type {
+  RdbRecord, KeyRecord, Value, ReadOptions, RdbInput, RdbWriterOptions, WriterKey, WriteOutcome, DumpPayload,
+} from '../native-free-parser/index.js';
 
 // Options and values
 export { defaultSharedOptions } from './cli-options.js';

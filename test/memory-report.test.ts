@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { keyText } from '../src/pipelines/inspect.js';
 import { inspectMemory, inspectReport } from '../src/pipelines/inspect-memory.js';
 import { ReportBuilder, TTL_BUCKETS, type MemoryReport, type PrefixNode, type TtlBucket } from '../src/report/report.js';
-import { MEMORY_CSV_COLUMNS } from '../src/format/memory.js';
+import { MEMORY_CSV_COLUMNS, memoryCsvHeader, memoryCsvLine } from '../src/format/memory.js';
 import { fixtureIndex, fixtureManifest, fixtureMeta, fixturePath, type FixtureEntry } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
 
@@ -237,6 +237,13 @@ t.test('selection options, --target-version, several inputs', async (t) => {
   });
   t.equal(diff.length, 0, '--no-largest-element: only len_largest_element may become -1');
   t.ok(fast.some((row) => row[6] === '-1'), '--no-largest-element: compressed listpacks left uninflated');
+
+  // The CLI writes CSV bytes directly; they equal the library rows through memoryCsvLine.
+  for (const file of [f, fixturePath('redis-5.0.14-types.rdb')]) {
+    const viaRows = await inspectMemory([file]);
+    const text = memoryCsvHeader(false) + viaRows.rows.map(memoryCsvLine).join('');
+    t.equal((await runCli(['inspect', '--format', 'memory', file])).stdout, text, `${file}: CSV bytes = library rows`);
+  }
 
   const lib = await inspectMemory([f], { select: undefined });
   t.equal(lib.rows.length, fixtureMeta(readable().find((x) => x.rdb === 'redis-7.0.15-types.rdb')!).totalKeys, 'library: rows returned');

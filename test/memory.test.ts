@@ -8,11 +8,11 @@
  * Fixtures the server cannot hold (RDB 11/12 from 7.2+, a corrupt file, files without keys) are
  * listed and not counted. A missing redis-server fails this test (never a skip).
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { readRdbAll, type KeyRecord } from '../native-free-parser/index.js';
-import { keyMemory, memoryModel, raxNodes, sizeClass } from '../src/report/memory.js';
+import { keyMemory, memoryModel, raxNodes, sizeClass, type MemoryModel } from '../src/report/memory.js';
 import { fixtureIndex, fixturePath } from './helpers/fixtures.js';
 import { bootRdb, requireRedisServer } from './helpers/redis-server.js';
 
@@ -30,6 +30,47 @@ interface Sample {
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
+}
+
+/**
+ * Boots `fixture` in redis-server (with `args`), and for each key compares the estimate under
+ * `model` with MEMORY USAGE key SAMPLES 0. Keys missing on the server must have expired.
+ */
+async function compare(t: Test, bin: string, fixture: string, model: MemoryModel, args: string[] = []): Promise<{ samples: Sample[]; absent: number }> {
+  const recs = (await readRdbAll(readFileSync(fixturePath(fixture)))).filter((r): r is KeyRecord => r.kind === 'key');
+  const h = await bootRdb(fixturePath(fixture), { bin, args });
+  const samples: Sample[] = [];
+  let absent = 0;
+  try {
+    const r = new Redis({ port: h.port, host: h.host, lazyConnect: true, maxRetriesPerRequest: 0 });
+    await r.connect();
+    try {
+      const now = Date.now();
+      for (const rec of recs) {
+        await r.select(rec.db);
+        const real = (await r.call('MEMORY', 'USAGE', Buffer.from(rec.key), 'SAMPLES', '0')) as number | null;
+        const name = Buffer.from(rec.key).toString('latin1');
+        if (real === null) {
+          t.ok(rec.expireAt >= 0 && rec.expireAt < now, `${fixture}: ${name} absent only because it expired`);
+          absent++;
+          continue;
+        }
+        const est = keyMemory(rec, model);
+        const fast = keyMemory(rec, model, { largestElement: false });
+        if (fast.bytes !== est.bytes || fast.elements !== est.elements || fast.encoding !== est.encoding) {
+          t.fail(`${fixture}: ${name}: the estimate without largestElement differs: ${JSON.stringify([fast, est])}`);
+        }
+        const enc = (await r.call('OBJECT', 'ENCODING', Buffer.from(rec.key))) as string;
+        if (enc !== est.encoding) t.fail(`${fixture}: ${name}: encoding ${est.encoding} estimated, the server says ${enc}`);
+        samples.push({ fixture, db: rec.db, key: name, type: rec.type, encoding: est.encoding, est: est.bytes, real: Number(real) });
+      }
+    } finally {
+      r.disconnect();
+    }
+  } finally {
+    await h.stop();
+  }
+  return { samples, absent };
 }
 
 t.test('jemalloc size classes', async (t) => {
@@ -54,6 +95,20 @@ t.test('rax node counts', async (t) => {
   t.equal(raxNodes([id(1, 0), id(2, 0)]), 6, 'keys differing inside: prefix, branch, two postfix+leaf');
 });
 
+t.test('damaged payloads: RangeError, never a large allocation', async (t) => {
+  const model = memoryModel(10);
+  const rec = (type: number, payload: number[]): KeyRecord => ({
+    kind: 'key', db: 0, key: new Uint8Array([0x6b]), type, payload: Uint8Array.from(payload), expireAt: -1, idle: -1, freq: -1,
+    offset: 0, keyOffset: 1, valueOffset: 3, elements: -1,
+  });
+  t.throws(() => keyMemory(rec(0, [0x05, 0x61]), model), RangeError, 'string longer than its payload');
+  // LZF claiming 2^32-1 compressed and uncompressed bytes in a 12-byte payload.
+  t.throws(() => keyMemory(rec(16, [0xc3, 0x80, 0xff, 0xff, 0xff, 0xff, 0x80, 0xff, 0xff, 0xff, 0xff, 0]), model), RangeError, 'LZF length past the payload');
+  t.throws(() => keyMemory(rec(2, [0x80, 0xff, 0xff, 0xff, 0xff, 0x01, 0x61]), model), RangeError, 'a set claiming 2^32 members');
+  const ok = keyMemory(rec(0, [0x03, 0x61, 0x62, 0x63]), model);
+  t.same([ok.encoding, ok.elements, ok.bytes], ['embstr', 3, 32 + 24 + 8], 'a sound string after a damaged one (no state left behind)');
+});
+
 t.test('estimate vs MEMORY USAGE SAMPLES 0 on redis-server 7.0', async (t) => {
   const bin = requireRedisServer(t);
   if (bin === undefined) return;
@@ -73,40 +128,7 @@ t.test('estimate vs MEMORY USAGE SAMPLES 0 on redis-server 7.0', async (t) => {
       notHeld.push(`${f.rdb} (no keys)`);
       continue;
     }
-    const recs = (await readRdbAll(readFileSync(fixturePath(f.rdb)))).filter((r): r is KeyRecord => r.kind === 'key');
-    const h = await bootRdb(fixturePath(f.rdb), { bin });
-    const samples: Sample[] = [];
-    let absent = 0;
-    try {
-      const r = new Redis({ port: h.port, host: h.host, lazyConnect: true, maxRetriesPerRequest: 0 });
-      await r.connect();
-      try {
-        const now = Date.now();
-        for (const rec of recs) {
-          await r.select(rec.db);
-          const real = (await r.call('MEMORY', 'USAGE', Buffer.from(rec.key), 'SAMPLES', '0')) as number | null;
-          if (real === null) {
-            // Only keys that expired before the load may be missing.
-            t.ok(rec.expireAt >= 0 && rec.expireAt < now, `${f.rdb}: ${Buffer.from(rec.key).toString('latin1')} absent only because it expired`);
-            absent++;
-            continue;
-          }
-          const est = keyMemory(rec, model);
-          const fast = keyMemory(rec, model, { largestElement: false });
-          if (fast.bytes !== est.bytes || fast.elements !== est.elements || fast.encoding !== est.encoding) {
-            t.fail(`${f.rdb}: ${Buffer.from(rec.key).toString('latin1')}: the estimate without largestElement differs: ${JSON.stringify([fast, est])}`);
-          }
-          samples.push({
-            fixture: f.rdb, db: rec.db, key: Buffer.from(rec.key).toString('latin1'), type: rec.type,
-            encoding: est.encoding, est: est.bytes, real: Number(real),
-          });
-        }
-      } finally {
-        r.disconnect();
-      }
-    } finally {
-      await h.stop();
-    }
+    const { samples, absent } = await compare(t, bin, f.rdb, model);
     const within15 = samples.filter((s) => Math.abs(s.est - s.real) <= 0.15 * s.real).length;
     const estTotal = samples.reduce((a, s) => a + s.est, 0);
     const realTotal = samples.reduce((a, s) => a + s.real, 0);
@@ -133,4 +155,31 @@ t.test('estimate vs MEMORY USAGE SAMPLES 0 on redis-server 7.0', async (t) => {
   for (const w of worst) {
     t.comment(`  ${((w.est / w.real - 1) * 100).toFixed(1).padStart(6)}%  est ${w.est} real ${w.real}  type ${w.type} ${w.encoding}  ${w.fixture} db${w.db} ${JSON.stringify(w.key).slice(0, 60)}`);
   }
+});
+
+t.test('a server with small thresholds: conversions on load', async (t) => {
+  const bin = requireRedisServer(t);
+  if (bin === undefined) return;
+  // Every conversion the loader does: listpacks over their entry / value limits to hashtables and
+  // skiplists, intsets to hashtables, list nodes of 4 KB.
+  const args = [
+    '--hash-max-listpack-entries', '4', '--hash-max-listpack-value', '8', '--set-max-intset-entries', '4',
+    '--zset-max-listpack-entries', '4', '--zset-max-listpack-value', '8', '--list-max-listpack-size', '-1',
+  ];
+  const model = memoryModel(SERVER_RDB, {
+    hashMaxListpackEntries: 4, hashMaxListpackValue: 8, setMaxIntsetEntries: 4, zsetMaxListpackEntries: 4,
+    zsetMaxListpackValue: 8, listMaxListpackSize: -1,
+  });
+  const all: Sample[] = [];
+  for (const fixture of ['redis-7.0.15-types.rdb', 'redis-5.0.14-types.rdb', 'redis-2.8.24-types.rdb', 'redis-assets-hash-zipmap.rdb']) {
+    const { samples } = await compare(t, bin, fixture, model, args);
+    const within15 = samples.filter((x) => Math.abs(x.est - x.real) <= 0.15 * x.real).length;
+    const est = samples.reduce((a, x) => a + x.est, 0);
+    const real = samples.reduce((a, x) => a + x.real, 0);
+    t.ok(within15 >= 0.9 * samples.length, `${fixture}: ${within15}/${samples.length} keys within 15%`);
+    t.ok(Math.abs(est - real) <= 0.1 * real, `${fixture}: total ${est} vs ${real} (${((est / real - 1) * 100).toFixed(2)}%)`);
+    all.push(...samples);
+  }
+  const abs = all.map((x) => Math.abs(x.est - x.real) / x.real).sort((a, b) => a - b);
+  t.comment(`small thresholds, |error| over ${all.length} keys: p50 ${(pct(abs, 0.5) * 100).toFixed(1)}%  p90 ${(pct(abs, 0.9) * 100).toFixed(1)}%  p99 ${(pct(abs, 0.99) * 100).toFixed(1)}%  max ${(abs[abs.length - 1]! * 100).toFixed(1)}%`);
 });

@@ -6,8 +6,9 @@
 import { Option, type Command } from 'commander';
 import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, type SharedOptions } from '../cli-options.js';
 import type { JsonBytes } from '../format/jsonl.js';
-import { memoryCsvHeader, memoryCsvLine, memoryJsonLine, renderMemoryReport } from '../format/memory.js';
-import { inspectMemory, inspectReport, type MemoryRow } from '../pipelines/inspect-memory.js';
+import { MemoryCsvWriter, memoryJsonLine, renderMemoryReport } from '../format/memory.js';
+import { expandInputs } from '../io/files.js';
+import { inspectMemory, inspectReport, scanMemory, type MemoryRow } from '../pipelines/inspect-memory.js';
 import { UsageError } from '../errors.js';
 import { targetVersionFrom } from './merge.js';
 import {
@@ -70,20 +71,38 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
       let fileBytes = 0;
       try {
         if (format === 'memory') {
-          let header = false;
-          const res = await inspectMemory(inputs, {
-            ...common,
-            largestElement: raw['largestElement'] !== false,
-            onRows: async (rows: MemoryRow[]) => {
-              let text = '';
-              if (!header && !g.json) text += memoryCsvHeader(rows[0]?.file !== undefined);
-              header = true;
-              if (g.json) for (const r of rows) text += memoryJsonLine(r);
-              else for (const r of rows) text += memoryCsvLine(r);
-              await ctx.out.write(text);
-            },
-          });
-          if (!header && !g.json) await ctx.out.write(memoryCsvHeader(res.files.length > 1));
+          const largestElement = raw['largestElement'] !== false;
+          let res;
+          if (g.json) {
+            res = await inspectMemory(inputs, {
+              ...common,
+              largestElement,
+              onRows: async (rows: MemoryRow[]) => {
+                let text = '';
+                for (const r of rows) text += memoryJsonLine(r);
+                await ctx.out.write(text);
+              },
+            });
+          } else {
+            // CSV bytes written straight from each estimate: no row objects.
+            const w = new MemoryCsvWriter();
+            w.header((await expandInputs(inputs)).length > 1);
+            res = await scanMemory(
+              inputs,
+              { ...common, largestElement },
+              (rec, type, m, file) => {
+                w.line({
+                  database: rec.db, type, key: rec.key, sizeInBytes: m.bytes, encoding: m.encoding,
+                  numElements: m.elements, lenLargestElement: m.largestElement, expiry: rec.expireAt,
+                  ...(file !== undefined ? { file } : {}),
+                });
+              },
+              async () => {
+                if (w.length > 0) await ctx.out.write(w.take());
+              },
+            );
+            if (w.length > 0) await ctx.out.write(w.take());
+          }
           keys = res.keys;
           files = res.files.length;
           fileBytes = res.files.reduce((a, f) => a + f.sizeBytes, 0);

@@ -14,7 +14,7 @@ export class StdoutClosedError extends Error {
 
 export interface TextSink {
   /** Writes text; returns a promise only when the stream wants the writer to wait. */
-  write(text: string): void | Promise<void>;
+  write(text: string | Uint8Array): void | Promise<void>;
   /** Resolves when everything written so far has been handed to the OS. */
   flush(): Promise<void>;
   /** True once the reader went away. */

@@ -18,7 +18,7 @@ import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { expandInputs, readStream, snapshotTimeFromDisk, STDIN } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
-import { keyMemory, memoryModel, type EncodingConfig, type MemoryModel } from '../report/memory.js';
+import { keyMemory, memoryModel, type EncodingConfig, type KeyMemory, type MemoryModel } from '../report/memory.js';
 import { ReportBuilder, type MemoryReport } from '../report/report.js';
 import { createSelector, snapshotTimeOption, unmatchedSnapshotTimes, type DropReason } from './select.js';
 import type { InspectProgress } from './inspect.js';
@@ -219,6 +219,28 @@ function estimate(v: KeyVisit, largestElement = true) {
     e.key = v.rec.key;
     throw e;
   }
+}
+
+/**
+ * The keys one at a time with their estimate, without building rows (the CLI's fast path):
+ * `visit(rec, type, m, file)` per kept key, `afterBatch` after each batch of records (awaited).
+ * @throws as inspectMemory
+ */
+export async function scanMemory(
+  inputs: readonly string[],
+  opts: MemoryOptions & { largestElement?: boolean },
+  visit: (rec: KeyRecord, type: LogicalType, m: KeyMemory, file: string | undefined) => void,
+  afterBatch: () => Promise<void> | void,
+): Promise<Omit<InspectMemoryResult, 'rows'>> {
+  const largest = opts.largestElement !== false;
+  let bytes = 0;
+  const res = await scan(inputs, opts, (v) => {
+    const m = estimate(v, largest);
+    bytes += m.bytes;
+    visit(v.rec, v.type, m, v.file);
+    return m.bytes;
+  }, afterBatch);
+  return { ...res, bytes };
 }
 
 /**

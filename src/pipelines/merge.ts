@@ -63,6 +63,19 @@ export interface MergeOptions {
   reportFile?: string;
   /** Collisions kept in the report's list (all are counted). Default 100,000. */
   maxCollisionsListed?: number;
+  /**
+   * Do everything but write: the records go through the same writer into a sink that only counts
+   * bytes, no file or temp file is created and `reportFile` is not written (what `plan` runs).
+   * Default false.
+   */
+  dryRun?: boolean;
+  /**
+   * Called with every key the writer wrote (or, with `dryRun`, would write): the record as given
+   * to the writer (target db, shifted expiries), its input, and how it was written.
+   */
+  onKey?: (rec: KeyRecord, input: { index: number; path: string; magic: 'REDIS' | 'VALKEY' }, outcome: WriteOutcome) => void;
+  /** Called once the target version is settled, before the first key is written. */
+  onWriteStart?: (targetVersion: number) => void;
   onProgress?: (p: MergeProgress) => void;
   signal?: AbortSignal;
 }
@@ -138,6 +151,33 @@ export interface MergeReport {
   seconds: number;
 }
 
+
+/**
+ * `--on-conflict error` met collisions (exit 9): nothing written; `report` holds what the index
+ * pass found (every input's counts, the collisions, the function library conflicts).
+ */
+export class MergeConflictError extends ConflictError {
+  constructor(message: string, readonly report: MergeReport, hint?: string) {
+    super(message, hint);
+  }
+}
+
+/** An output that only counts what it is given (`dryRun`). */
+function countingFile(dest: string): AtomicFile & { bytes: number } {
+  const f = {
+    dest,
+    tempPath: '',
+    bytes: 0,
+    write(chunk: Uint8Array): Promise<void> {
+      f.bytes += chunk.length;
+      return Promise.resolve();
+    },
+    flush: (): Promise<void> => Promise.resolve(),
+    commit: (): Promise<void> => Promise.resolve(),
+    abort: (): Promise<void> => Promise.resolve(),
+  };
+  return f;
+}
 
 /** One input as pass 1 saw it. */
 export interface InputState {
@@ -486,17 +526,19 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
   });
   const { inputs, index, ra, fetchKey, collisions, collisionCount, slotKeys, slotExpires, newSelector } = ix;
   const writers: AtomicFile[] = [];
+  const dryRun = opts.dryRun === true;
+  const open_ = (dest: string): Promise<AtomicFile> => (dryRun ? Promise.resolve(countingFile(dest)) : atomicWrite(dest));
+  /** Bytes of the spilled databases (with `dryRun` they are counted, not appended). */
+  let spilledBytes = 0;
 
   try {
     // ---- settle collisions and functions ---------------------------------------------------
     const fn = settleFunctions(ix.libraries, policy, inputs.map((s) => s.path));
     if (policy === 'error' && (collisionCount > 0 || fn.conflicts.length > 0)) {
       const e = conflictError(ix, fn.conflicts);
-      if (opts.reportFile !== undefined) {
-        const rep = buildReport();
-        await writeJsonAtomic(opts.reportFile, rep);
-      }
-      throw e;
+      const rep = buildReport();
+      if (opts.reportFile !== undefined && !dryRun) await writeJsonAtomic(opts.reportFile, rep);
+      throw new MergeConflictError(e.message, rep, e.hint);
     }
     // Winners, and per-input collision losses: every occurrence but the winner's.
     settleWinners(ix, policy === 'last' ? 'last' : 'first');
@@ -521,6 +563,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
 
     // ---- target version ---------------------------------------------------------------
     const version = opts.targetVersion ?? defaultTargetVersion(ix);
+    opts.onWriteStart?.(version);
 
     // ---- pass 2: write ------------------------------------------------------------------
     const writerOpts = { version, dropUnsupported: opts.dropUnsupported === true };
@@ -528,7 +571,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
     const outputs: Array<{ file: AtomicFile; writer: RdbWriter; shard?: Shard }> = [];
     const shardPaths = shards !== null ? splitPaths(opts.out, shards.length) : null;
     const mkOut = async (dest: string, shard?: Shard): Promise<{ file: AtomicFile; writer: RdbWriter; shard?: Shard }> => {
-      const file = await atomicWrite(dest);
+      const file = await open_(dest);
       writers.push(file);
       const writer = new RdbWriter(writerOpts);
       writer.begin();
@@ -556,7 +599,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
       const c = dbCounts.get(dbs[0]!)!;
       outputs[0]!.writer.selectDb(dbs[0]!, c.keys, c.expires);
       for (const db of dbs.slice(1)) {
-        const file = await atomicWrite(`${opts.out}.spill-db${db}`);
+        const file = await open_(`${opts.out}.spill-db${db}`);
         writers.push(file);
         spills.set(db, { file, writer: RdbWriter.fragment(writerOpts, db) });
       }
@@ -616,6 +659,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
           if (leftOut === undefined || !leftOut(k, st.magic === 'VALKEY')) unforeseen.push({ db: k.db, key: k.key.slice() });
           return;
         }
+        opts.onKey?.(rec, st, outcome);
         rep.keysWritten++;
         rep.perDb[k.db]!.out++;
         if (keys - lastProgress >= 65536 && opts.onProgress) {
@@ -635,6 +679,11 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
       const main = outputs[0]!;
       main.writer.selectDb(db, c.keys, c.expires);
       await flush(main.writer, main.file, true);
+      if (dryRun) {
+        spilledBytes += sp.writer.stats.bytesOut;
+        drops.push(...sp.writer.drops);
+        continue;
+      }
       const fh = await open(sp.file.tempPath, 'r');
       try {
         await sp.file.flush();
@@ -681,7 +730,10 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
           total += dbCounts.get(db)!.keys;
         }
       }
-      const of: OutputFile = { file: o.file.dest, keyCountsPerDb: counts, totalKeys: total, bytes: o.writer.stats.bytesOut };
+      const of: OutputFile = {
+        file: o.file.dest, keyCountsPerDb: counts, totalKeys: total,
+        bytes: o.writer.stats.bytesOut + (o === outputs[0] ? spilledBytes : 0),
+      };
       if (o.shard !== undefined) {
         of.slots = o.shard.ranges;
         if (o.shard.nodeId !== undefined) of.nodeId = o.shard.nodeId;
@@ -700,7 +752,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
         }
       }
     }
-    if (shardPaths !== null) {
+    if (shardPaths !== null && !dryRun) {
       await writeJsonAtomic(shardPaths.map, {
         files: outFiles.map((f) => ({ file: basename(f.file), slots: f.slots, nodeId: f.nodeId, address: f.address, keys: f.totalKeys })),
       });
@@ -728,7 +780,7 @@ export async function merge(inputArgs: readonly string[], opts: MergeOptions): P
     report.keyCountsPerDb = totals;
     report.totalKeys = total;
     report.seconds = (Date.now() - t0) / 1000;
-    if (opts.reportFile !== undefined) await writeJsonAtomic(opts.reportFile, report);
+    if (opts.reportFile !== undefined && !dryRun) await writeJsonAtomic(opts.reportFile, report);
     return report;
 
     function buildReport(): MergeReport {

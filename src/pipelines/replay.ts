@@ -1084,7 +1084,7 @@ function copiedPayload(type: number, payload: Uint8Array, version: number): Uint
  * conversion can fail are tried (streams, module values, hashes with field TTLs): the others
  * always convert.
  */
-function unsupportedAt(rec: KeyRecord, version: number, valkey: boolean): RdbError | null {
+export function unsupportedAt(rec: KeyRecord, version: number, valkey: boolean): RdbError | null {
   if (targetLoadsType(rec.type, version, valkey)) return null;
   const kind = TYPE_KIND[rec.type];
   const fieldTtls = C.FIELD_TTL_TYPES.has(rec.type) || (valkey && rec.type === C.VALKEY_TYPE_HASH_2);
@@ -1106,7 +1106,7 @@ function finish(report: ReplayReport, t0: number): void {
 }
 
 /** Does the target hold a function library of exactly this name? (FUNCTION LIST takes a pattern.) */
-async function libraryExists(c: RespConnection, name: string): Promise<boolean> {
+export async function libraryExists(c: RespConnection, name: string): Promise<boolean> {
   const r = await c.call(['FUNCTION', 'LIST', 'LIBRARYNAME', name]);
   if (!Array.isArray(r)) return false;
   for (const lib of r) {

@@ -395,6 +395,8 @@ function str(): void {
       sRawStart = pos;
       pos += clen;
       sRawEnd = pos;
+      // Checked before anything is inflated: a damaged length must not ask for memory.
+      if (pos > P.length) throw new RangeError(`a compressed string of ${clen} bytes runs past the value`);
       sLen = ulen;
       sInt = NaN; // compressed strings are longer than 20 bytes: never integers
       lzfPending = clen;
@@ -410,6 +412,7 @@ function str(): void {
   sRawStart = pos;
   pos += n;
   sRawEnd = pos;
+  if (pos > P.length) throw new RangeError(`a string of ${n} bytes runs past the value`);
   sLen = n;
   sInt = n <= 20 ? intOf(P, sRawStart, sRawEnd) : NaN;
   lzfPending = -1;
@@ -861,9 +864,19 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       const fields = Math.floor(wCount / 3);
       // listpackEx: the robj, the listpackEx struct (lp pointer, metadata), the listpack.
       if (fields <= m.config.hashMaxListpackEntries) {
-        return result(m.robj + sizeClass(40) + sizeClass(blobLen), 'listpackex', fields, Math.max(wMaxEven, wMaxOdd));
+        return result(m.robj + sizeClass(40) + sizeClass(blobLen), 'listpackex', fields, wLargest);
       }
-      return result(dictObject(fields, fields * 2 * sdsSize(Math.max(wMaxEven, wMaxOdd), m), m) + fields * 8, 'hashtable', fields, wLargest);
+      // Over the entry limit: a hashtable of (field with its TTL slot, value) pairs.
+      const z = strBytes();
+      let sds = 0;
+      let largest = 0;
+      forEachPackedLength(z.buf, z.start, z.end, false, (l, i) => {
+        const k = i % 3;
+        if (k === 2) return; // the TTL
+        sds += k === 0 ? sizeClass(1 + 8 + l + 1) : sdsSize(l, m);
+        if (l > largest) largest = l;
+      });
+      return result(dictObject(fields, sds, m) + 48, 'hashtable', fields, largest);
     }
     case rdb.TYPE_HASH_METADATA_PRE_GA:
     case rdb.TYPE_HASH_METADATA:
@@ -1031,9 +1044,16 @@ function forEachPackedLength(b: Uint8Array, s: number, e: number, ziplist: boole
 }
 
 /** A skiplist-encoded zset of `count` members whose sds sizes sum to `sds`. */
-function skiplistObject(count: number, sds: number, m: MemoryModel): number {
-  return m.robj + m.zset + m.zskiplist + m.dict + 8 * dictBuckets(count) + m.zslHeader +
+function skiplistObject(count: number, sds: number, m: MemoryModel, buckets = dictBuckets(count)): number {
+  return m.robj + m.zset + m.zskiplist + m.dict + 8 * buckets + m.zslHeader +
     sds + count * (m.dictEntry + m.zslNodeAvg);
+}
+
+/** Buckets of a dict filled by `n` adds with no presizing (growth and rehashing as they happen). */
+function grownBuckets(n: number): number {
+  const d = new DictSim();
+  for (let i = 0; i < n; i++) d.add();
+  return d.buckets;
 }
 
 /** Score text as the target writes it into a listpack (d2string: %.17g before 7.2, shortest after). */
@@ -1088,7 +1108,8 @@ function zsetFromPacked(b: Uint8Array, s: number, e: number, ziplist: boolean, p
       if (l > largest) largest = l;
     }
   });
-  return result(skiplistObject(pairs, sds, m), 'skiplist', pairs, largest);
+  // zsetConvert fills the dict without presizing it.
+  return result(skiplistObject(pairs, sds, m, grownBuckets(pairs)), 'skiplist', pairs, largest);
 }
 
 /** RDB_TYPE_HASH: listpack while small, hashtable once a field or value is too long or too many. */
