@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { isRdbError } from '../native-free-parser/index.js';
 import { addOptions, GLOBAL_OPTIONS } from './cli-options.js';
 import type { CliIo, CommandContext, RegisterCommand } from './commands/context.js';
+import { registerFetch } from './commands/fetch.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerMerge } from './commands/merge.js';
 import { registerReplay } from './commands/replay.js';
@@ -22,7 +23,7 @@ import { createSink, StdoutClosedError } from './io/output.js';
 export type { CliIo } from './commands/context.js';
 
 /** Every working command, in help order. */
-export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify, registerReplay];
+export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify, registerReplay, registerFetch];
 
 function packageVersion(): string {
   for (const rel of ['../../package.json', '../package.json']) {
