@@ -24,7 +24,7 @@
  * Memory stays bounded: the socket is paused while more than HIGH_WATER bytes wait for the
  * consumer (who writes them to disk, or replays them), and resumed below LOW_WATER.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { InterruptedError, NetworkError } from '../errors.js';
 import { redactUri, type RedisUri } from '../values.js';
@@ -225,7 +225,8 @@ function connectSocket(uri: RedisUri, name: string, timeoutMs: number, tls: TlsS
     const tlsOpts: ConnectionOptions = {
       host: uri.host,
       port: uri.port,
-      servername: uri.host,
+      // SNI takes host names only; an address is checked against the certificate's IP SANs.
+      ...(isIP(uri.host) === 0 ? { servername: uri.host } : {}),
       rejectUnauthorized: tls?.rejectUnauthorized !== false,
       ...(tls?.ca !== undefined ? { ca: tls.ca } : {}),
       ...(tls?.cert !== undefined ? { cert: tls.cert } : {}),
