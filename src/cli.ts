@@ -14,6 +14,7 @@ import type { CliIo, CommandContext, RegisterCommand } from './commands/context.
 import { registerFetch } from './commands/fetch.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerMerge } from './commands/merge.js';
+import { registerMigrate } from './commands/migrate.js';
 import { registerReplay } from './commands/replay.js';
 import { registerVerify } from './commands/verify.js';
 import { EXIT, exitCodeFor, ToolError } from './errors.js';
@@ -23,7 +24,7 @@ import { createSink, StdoutClosedError } from './io/output.js';
 export type { CliIo } from './commands/context.js';
 
 /** Every working command, in help order. */
-export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify, registerReplay, registerFetch];
+export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify, registerReplay, registerFetch, registerMigrate];
 
 function packageVersion(): string {
   for (const rel of ['../../package.json', '../package.json']) {
