@@ -85,6 +85,10 @@ export interface FetchSourceReport {
   serverVersion: string | null;
   snapshotTime: number | null;
   attempts: number;
+  /** Seconds of the last attempt from connecting to the RDB's last byte on disk (BGSAVE wait included). */
+  transferSeconds: number | null;
+  /** Seconds the verification read of the file took. */
+  verifySeconds: number | null;
   seconds: number;
   error: string | null;
   /** The exit code the last error stands for (CLI.md), null when ok. */
@@ -281,6 +285,8 @@ export interface Fetched {
   rdbVersion: number;
   serverVersion: string | null;
   snapshotTime: number;
+  transferSeconds: number;
+  verifySeconds: number;
 }
 
 /** Progress of one attempt. */
@@ -325,6 +331,7 @@ async function fetchNative(uri: RedisUri, opts: FetchOptions, progress: AttemptP
   const dest = join(opts.outDir, `${stem}.rdb`);
   const metaPath = join(opts.outDir, `${stem}.meta.json`);
   progress('connecting', 0, null, 0);
+  const started = performance.now();
   const snap = await openSnapshot(uri, {
     protocol: opts.protocol ?? 'psync',
     idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
@@ -354,6 +361,7 @@ async function fetchNative(uri: RedisUri, opts: FetchOptions, progress: AttemptP
     snap.close();
     progress('verifying', snap.bytes, snap.length, 0);
     await file.flush();
+    const transferred = performance.now();
     let lastV = 0;
     const v = await verifyRdb(file.tempPath, opts.maxValueSize ?? 512 * 1024 * 1024, (keys) => {
       const now = Date.now();
@@ -365,6 +373,7 @@ async function fetchNative(uri: RedisUri, opts: FetchOptions, progress: AttemptP
     if (v.size !== snap.bytes) {
       throw new NetworkError(`${redactUri(uri)}: the RDB ends at byte ${v.size} of the ${snap.bytes} received`, 'the transfer carried bytes after the RDB: retry, or use --protocol sync');
     }
+    const verified = performance.now();
     await file.commit();
     const meta: FetchMeta = {
       source: redactUri(uri),
@@ -384,7 +393,9 @@ async function fetchNative(uri: RedisUri, opts: FetchOptions, progress: AttemptP
       fetchedAt: new Date().toISOString(),
     };
     await writeMeta(metaPath, meta);
-    return { file: dest, meta: metaPath, bytes: snap.bytes, keys: v.keys, rdbVersion: v.version, serverVersion: snap.serverVersion, snapshotTime: snap.snapshotTime };
+    return { file: dest, meta: metaPath, bytes: snap.bytes, keys: v.keys, rdbVersion: v.version, serverVersion: snap.serverVersion, snapshotTime: snap.snapshotTime,
+      transferSeconds: (transferred - started) / 1000, verifySeconds: (verified - transferred) / 1000,
+    };
   } finally {
     snap.close();
     await file.abort();
@@ -478,7 +489,8 @@ export async function fetch(opts: FetchOptions): Promise<FetchReport> {
 
   const reports: FetchSourceReport[] = opts.sources.map((u) => ({
     source: redactUri(u), host: u.host, port: u.port, result: 'failed', file: null, meta: null, bytes: 0, keys: 0,
-    rdbVersion: null, serverVersion: null, snapshotTime: null, attempts: 0, seconds: 0, error: null, errorCode: null,
+    rdbVersion: null, serverVersion: null, snapshotTime: null, attempts: 0, transferSeconds: null, verifySeconds: null, seconds: 0,
+    error: null, errorCode: null,
   }));
   for (const r of reports) emit({ event: 'progress', source: r.source, phase: 'queued', bytes: 0, total: null, keys: 0, attempt: 0, t: Date.now() - t0 });
 
@@ -495,7 +507,8 @@ export async function fetch(opts: FetchOptions): Promise<FetchReport> {
         const got = via === 'replica' ? await fetchViaReplica(uri, opts, progress) : await fetchNative(uri, opts, progress);
         Object.assign(rep, {
           result: 'ok', file: got.file, meta: got.meta, bytes: got.bytes, keys: got.keys, rdbVersion: got.rdbVersion,
-          serverVersion: got.serverVersion, snapshotTime: got.snapshotTime, error: null, errorCode: null,
+          serverVersion: got.serverVersion, snapshotTime: got.snapshotTime, transferSeconds: got.transferSeconds,
+          verifySeconds: got.verifySeconds, error: null, errorCode: null,
         });
         break;
       } catch (e) {

@@ -120,6 +120,7 @@ export async function fetchViaReplica(uri: RedisUri, opts: FetchOptions, progres
   const dest = join(opts.outDir, `${stem}.rdb`);
   const metaPath = join(opts.outDir, `${stem}.meta.json`);
   progress('connecting', 0, null, 0);
+  const started = performance.now();
 
   // The source first: a wrong password fails here, fast, and INFO gives the version.
   const src = await openClient(uri, {
@@ -238,7 +239,9 @@ export async function fetchViaReplica(uri: RedisUri, opts: FetchOptions, progres
     const dump = join(dir, 'dump.rdb');
     const bytes = (await stat(dump)).size;
     progress('verifying', bytes, bytes, 0);
+    const transferred = performance.now();
     const v = await verifyRdb(dump, opts.maxValueSize ?? 512 * 1024 * 1024, (keys) => progress('verifying', bytes, bytes, keys));
+    const verified = performance.now();
     await rename(dump, dest);
     await writeMeta(metaPath, {
       source: name,
@@ -257,7 +260,10 @@ export async function fetchViaReplica(uri: RedisUri, opts: FetchOptions, progres
       offset: null,
       fetchedAt: new Date().toISOString(),
     });
-    return { file: dest, meta: metaPath, bytes, keys: v.keys, rdbVersion: v.version, serverVersion, snapshotTime };
+    return {
+      file: dest, meta: metaPath, bytes, keys: v.keys, rdbVersion: v.version, serverVersion, snapshotTime,
+      transferSeconds: (transferred - started) / 1000, verifySeconds: (verified - transferred) / 1000,
+    };
   } finally {
     if (c !== null && child !== null && child.exitCode === null) {
       try {
