@@ -15,6 +15,14 @@ export type {
   MergeOptions, MergeReport, MergeProgress, ConflictPolicy, CollisionEntry, FunctionConflict, InputReport, OutputFile,
 } from './pipelines/merge.js';
 export { verifyAgainst } from './pipelines/verify.js';
+export { fetch, readSourcesFile, clusterMasters, sourceFileStem } from './pipelines/fetch.js';
+export type { FetchOptions, FetchReport, FetchSourceReport, FetchEvent, FetchPhase, FetchMeta } from './pipelines/fetch.js';
+export { migrate, MigratePartialFailure } from './pipelines/migrate.js';
+export type { MigrateOptions, MigrateReport } from './pipelines/migrate.js';
+export { replayStreams } from './pipelines/stream-replay.js';
+export type { StreamReplayOptions, StreamReplayReport, StreamSourceReport } from './pipelines/stream-replay.js';
+export { openSnapshot } from './redis/replication.js';
+export type { SnapshotStream, SnapshotOptions, TlsSettings } from './redis/replication.js';
 export type { VerifyOptions, VerifyReport, VerifyDifference } from './pipelines/verify.js';
 export { readRdbFile } from './io/rdb-file.js';
 export { KeyIndex, keyHash } from './merge/key-index.js';
