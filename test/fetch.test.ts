@@ -165,6 +165,7 @@ if (bin !== undefined) {
     const rep = JSON.parse(r.stdout) as FetchReport;
     t.equal(rep.ok, 8, '8 ok');
     t.equal(rep.failed, 0, 'none failed');
+    t.same(rep.warnings, [], 'no pre-check warnings (INFO memory read over TLS and with both kinds of credentials)');
     t.same(rep.sources.map((s) => s.port), sources.map((s) => s.port), 'report in source order (arguments, then --sources FILE)');
     const events = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; phase?: string; source: string });
     t.ok(events.some((e) => e.event === 'progress' && e.phase === 'transferring'), 'progress events with phases');
@@ -264,6 +265,48 @@ if (bin !== undefined) {
     } finally {
       await victim.stop();
     }
+  });
+
+  t.test('--cluster-source: every master CLUSTER NODES lists', async (t) => {
+    const node = await startRedis({ args: [...plain, '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'] });
+    try {
+      t.equal(await probe(node.port, ['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']), 'OK', 'one master owns every slot');
+      // The node serves keys once it sees its cluster state as ok (a cron tick after ADDSLOTS).
+      const until = Date.now() + 10_000;
+      while (!/cluster_state:ok/.test(await probe(node.port, ['CLUSTER', 'INFO'])) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      const sets: string[] = [];
+      for (let i = 0; i < 50; i++) sets.push(await probe(node.port, ['SET', `{tag}k${i}`, `v${i}`]));
+      t.same(sets, new Array<string>(50).fill('OK'), '50 keys set');
+      const dir = join(work, 'cluster');
+      const r = await runCli(['fetch', '--cluster-source', `redis://127.0.0.1:${node.port}`, '--out-dir', dir, '--json', '-q']);
+      t.equal(r.code, 0, `exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);
+      const rep = JSON.parse(r.stdout) as FetchReport;
+      t.same(rep.sources.map((s) => s.port), [node.port], 'the master found through CLUSTER NODES');
+      t.equal(rep.keys, 50, 'its 50 keys');
+      const { lines } = await readToJsonl(readBytes(join(dir, `127.0.0.1-${node.port}.rdb`)));
+      t.equal(lines.length, 50, 'the file holds them');
+      const bad = await runCli(['fetch', '--cluster-source', sources[0]!.uri, '--out-dir', join(work, 'nocluster'), '-q']);
+      t.equal(bad.code, 8, 'a standalone server as --cluster-source: exit 8');
+    } finally {
+      await node.stop();
+    }
+  });
+
+  t.test('progress on a TTY: a line per source in flight and a total', async (t) => {
+    let text = '';
+    const stderr = Object.assign(new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        text += chunk.toString('utf8');
+        cb();
+      },
+    }), { isTTY: true });
+    const out = new Writable({ write: (_c, _e, cb) => cb() });
+    const code = await main(['node', 'rdbmerge', 'fetch', sources[1]!.uri, sources[0]!.uri, '--out-dir', join(work, 'tty'), '--parallel', '2'], { stdout: out, stderr, env: {} });
+    t.equal(code, 0, 'exit 0');
+    t.match(text, /waiting for BGSAVE/, 'the phase while the source saves');
+    t.match(text, new RegExp(`redis://127\\.0\\.0\\.1:${sources[1]!.port}  `), 'a line naming the source');
+    t.match(text, /fetch: 2 done, 0 failed, 0 running, 0 queued/, 'the total line');
+    t.match(text, /\x1b\[\d+A/, 'lines redrawn in place');
   });
 
   t.test('failures that are not retried, and usage errors', async (t) => {

@@ -22,10 +22,8 @@ import { InterruptedError, NetworkError, ToolError, UsageError } from '../errors
 import { atomicWrite } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
 import { parseClusterNodes } from '../merge/slots.js';
-import { openClient, type RespConnection } from '../redis/connection.js';
 import { fetchViaReplica } from '../redis/local-replica.js';
-import { openSnapshot, SyncRefusedError, type TlsSettings } from '../redis/replication.js';
-import { RespError } from '../redis/resp.js';
+import { openSnapshot, rawCommand, SyncRefusedError, type TlsSettings } from '../redis/replication.js';
 import { parseUri, redactUri, type RedisUri } from '../values.js';
 import { exitCodeFor } from '../errors.js';
 import { isRdbError } from '../../native-free-parser/index.js';
@@ -166,27 +164,21 @@ export async function readSourcesFile(path: string, env: Readonly<Record<string,
  * @throws NetworkError when the node cannot be reached or is not a cluster node
  */
 export async function clusterMasters(uri: RedisUri, tls?: TlsSettings): Promise<RedisUri[]> {
-  const c = await openClient(uri, tls?.rejectUnauthorized === false ? { rejectUnauthorized: false } : {});
-  try {
-    const r = await c.call(['CLUSTER', 'NODES']);
-    if (r instanceof RespError) {
-      throw new NetworkError(`${redactUri(uri)}: CLUSTER NODES refused: ${r.message.slice(0, 200)}`, 'is it a cluster node? use plain SOURCE URIs for standalone servers');
-    }
-    const text = Buffer.isBuffer(r) ? r.toString('utf8') : String(r);
-    const out: RedisUri[] = [];
-    for (const s of parseClusterNodes(text, `CLUSTER NODES of ${redactUri(uri)}`)) {
-      const addr = s.address ?? '';
-      const i = addr.lastIndexOf(':');
-      const host = addr.slice(0, i) || uri.host;
-      const port = Number(addr.slice(i + 1));
-      if (!Number.isInteger(port) || port < 1 || port > 65535) continue;
-      out.push({ ...uri, host: host.replace(/^\[|\]$/g, ''), port });
-    }
-    if (out.length === 0) throw new NetworkError(`${redactUri(uri)}: CLUSTER NODES lists no master with an address`);
-    return out;
-  } finally {
-    c.close();
+  const r = await rawCommand(uri, ['CLUSTER', 'NODES'], tls !== undefined ? { tls } : {});
+  if (typeof r !== 'string') {
+    throw new NetworkError(`${redactUri(uri)}: CLUSTER NODES refused: ${r.error.slice(0, 200)}`, 'is it a cluster node? use plain SOURCE URIs for standalone servers');
   }
+  const out: RedisUri[] = [];
+  for (const s of parseClusterNodes(r, `CLUSTER NODES of ${redactUri(uri)}`)) {
+    const addr = s.address ?? '';
+    const i = addr.lastIndexOf(':');
+    const host = addr.slice(0, i) || uri.host;
+    const port = Number(addr.slice(i + 1));
+    if (!Number.isInteger(port) || port < 1 || port > 65535) continue;
+    out.push({ ...uri, host: host.replace(/^\[|\]$/g, ''), port });
+  }
+  if (out.length === 0) throw new NetworkError(`${redactUri(uri)}: CLUSTER NODES lists no master with an address`);
+  return out;
 }
 
 function infoNumber(text: string, field: string): number | undefined {
@@ -215,20 +207,17 @@ interface Precheck {
 const MB = (n: number): string => `${(n / 1024 / 1024).toFixed(0)} MB`;
 
 async function precheckSource(uri: RedisUri, via: 'native' | 'replica', opts: FetchOptions): Promise<Precheck | string> {
-  let c: RespConnection | null = null;
   try {
-    c = await openClient(uri, {
+    const r = await rawCommand(uri, ['INFO', 'memory'], {
       connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
-      replyTimeoutMs: opts.idleTimeoutMs ?? 60_000,
-      ...(opts.tls?.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+      idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+      ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
     });
-    const r = await c.call(['INFO', 'memory']);
-    if (r instanceof RespError || !Buffer.isBuffer(r)) return `INFO memory refused (${r instanceof RespError ? r.code : 'no text'}): not checked`;
-    const text = r.toString('utf8');
-    const used = infoNumber(text, 'used_memory') ?? 0;
-    const dataset = infoNumber(text, 'used_memory_dataset');
-    const rss = infoNumber(text, 'used_memory_rss') ?? used;
-    const total = infoNumber(text, 'total_system_memory') ?? 0;
+    if (typeof r !== 'string') return `INFO memory refused (${r.error.split(' ', 1)[0]}): not checked`;
+    const used = infoNumber(r, 'used_memory') ?? 0;
+    const dataset = infoNumber(r, 'used_memory_dataset');
+    const rss = infoNumber(r, 'used_memory_rss') ?? used;
+    const total = infoNumber(r, 'total_system_memory') ?? 0;
     const problems: string[] = [];
     if (via === 'native' && total > 0 && total - rss < used) {
       problems.push(`the source uses ${MB(used)} on a machine of ${MB(total)}: the fork of its BGSAVE may need up to ${MB(used)} more (copy-on-write) than the ${MB(total - rss)} left`);
@@ -236,8 +225,6 @@ async function precheckSource(uri: RedisUri, via: 'native' | 'replica', opts: Fe
     return { usedMemory: used, expected: dataset ?? used, problems };
   } catch (e) {
     return `pre-check failed: ${(e as Error).message}`;
-  } finally {
-    c?.close();
   }
 }
 

@@ -19,8 +19,8 @@ import { InterruptedError, NetworkError, UsageError } from '../errors.js';
 import type { AttemptProgress, Fetched, FetchOptions } from '../pipelines/fetch.js';
 import { sourceFileStem, verifyRdb, writeMeta } from '../pipelines/fetch.js';
 import { redactUri, type RedisUri } from '../values.js';
-import { openClient, serverInfo, type RespConnection } from './connection.js';
-import { SyncRefusedError } from './replication.js';
+import { openClient, type RespConnection } from './connection.js';
+import { rawCommand, SyncRefusedError } from './replication.js';
 import { RespError, type Reply } from './resp.js';
 
 const POLL_MS = 100;
@@ -123,19 +123,15 @@ export async function fetchViaReplica(uri: RedisUri, opts: FetchOptions, progres
   const started = performance.now();
 
   // The source first: a wrong password fails here, fast, and INFO gives the version.
-  const src = await openClient(uri, {
+  const info = await rawCommand(uri, ['INFO', 'server'], {
     connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
-    ...(opts.tls?.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
-  }).catch((e: unknown) => {
-    if (e instanceof NetworkError && /authentication failed/.test(e.message)) throw new SyncRefusedError(e.message, e.hint);
-    throw e;
+    idleTimeoutMs: idleMs,
+    ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
   });
-  let serverVersion: string | null;
-  try {
-    serverVersion = (await serverInfo(src)).version || null;
-  } finally {
-    src.close();
+  if (typeof info !== 'string' && info.error.startsWith('NOAUTH')) {
+    throw new SyncRefusedError(`${name}: the server wants a password (NOAUTH)`, 'give it in the URI (redis://:PASSWORD@host) or REDISCLI_AUTH');
   }
+  const serverVersion = typeof info === 'string' ? (/^(?:valkey_version|redis_version):(\S+)/m.exec(info)?.[1] ?? null) : null;
 
   const dir = await mkdtemp(join(opts.outDir, `.replica-${stem}-`));
   let child: ChildProcess | null = null;

@@ -316,10 +316,9 @@ export async function openSnapshot(uri: RedisUri, opts: SnapshotOptions = {}): P
     send(['REPLCONF', 'capa', 'eof', 'capa', 'psync2']);
     await r.line('waiting for the reply to REPLCONF capa');
     let protocol = opts.protocol ?? 'psync';
-    if (protocol === 'psync') {
-      send(['REPLCONF', 'rdb-only', '1']);
-      await r.line('waiting for the reply to REPLCONF rdb-only');
-    }
+    // As redis-cli --rdb does before SYNC too: the snapshot, then nothing (7.0+).
+    send(['REPLCONF', 'rdb-only', '1']);
+    await r.line('waiting for the reply to REPLCONF rdb-only');
 
     // ---- PSYNC ? -1, or SYNC -------------------------------------------------------------------
     let snapshotTime = 0;
@@ -404,6 +403,38 @@ export async function openSnapshot(uri: RedisUri, opts: SnapshotOptions = {}): P
 }
 
 const READ_MAX = 4 * 1024 * 1024;
+
+/**
+ * One command on a fresh raw connection (AUTH first when the URI has a password), its reply as
+ * text: a bulk or simple string, or a RespError-like `{ error }` for an error reply. For the
+ * pre-checks and CLUSTER NODES: the same TLS settings as the fetch (a private CA, client
+ * certificates), which the pipelined client does not take.
+ * @throws SyncRefusedError for a refused AUTH; NetworkError for connect failures or silence
+ */
+export async function rawCommand(uri: RedisUri, args: readonly string[], opts: Pick<SnapshotOptions, 'idleTimeoutMs' | 'connectTimeoutMs' | 'tls'> = {}): Promise<string | { error: string }> {
+  const name = redactUri(uri);
+  const socket = await connectSocket(uri, name, opts.connectTimeoutMs ?? 10_000, opts.tls);
+  const r = new SocketReader(socket, name, opts.idleTimeoutMs ?? 60_000);
+  try {
+    if (uri.password !== undefined) {
+      socket.write(command(uri.username !== undefined ? ['AUTH', uri.username, uri.password] : ['AUTH', uri.password]));
+      const a = await r.line('waiting for the reply to AUTH');
+      if (a.startsWith('-')) throw new SyncRefusedError(`${name}: authentication failed (${errorCode(a)})`, 'check the user and password');
+    }
+    socket.write(command(args));
+    const head = await r.line(`waiting for the reply to ${args[0]}`);
+    if (head.startsWith('-')) return { error: head.slice(1) };
+    if (head.startsWith('$')) {
+      const n = Number(head.slice(1));
+      if (n < 0) return '';
+      if (!Number.isSafeInteger(n) || n > 64 * 1024 * 1024) throw new NetworkError(`${name}: a bad reply to ${args[0]} (${JSON.stringify(head.slice(0, 40))})`);
+      return (await r.exactly(n + 2, `reading the reply to ${args[0]}`)).subarray(0, n).toString('utf8');
+    }
+    return head.slice(1);
+  } finally {
+    socket.destroy();
+  }
+}
 
 async function* lengthChunks(r: SocketReader, length: number, count: (n: number) => void): AsyncGenerator<Uint8Array> {
   let left = length;
