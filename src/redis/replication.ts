@@ -264,10 +264,14 @@ function errorCode(line: string): string {
 }
 
 /** A transient refusal: the server may serve us later (the fleet retries these). */
-export class SyncLaterError extends NetworkError {}
+export class SyncLaterError extends NetworkError {
+  override name = 'SyncLaterError';
+}
 
 /** A refusal that a retry will not change (wrong password, no permission). */
-export class SyncRefusedError extends NetworkError {}
+export class SyncRefusedError extends NetworkError {
+  override name = 'SyncRefusedError';
+}
 
 /**
  * Connects, authenticates and asks for a full snapshot; resolves once the server announced the
