@@ -317,6 +317,7 @@ if (bin !== undefined) {
     const rep = JSON.parse(r.stdout) as FetchReport;
     t.equal(rep.sources[0]!.attempts, 1, 'a refused password is not retried');
     t.match(rep.sources[0]!.error ?? '', /authentication failed/, 'the error says why');
+    t.match(rep.warnings, [/pre-check failed: .*authentication failed/], 'the pre-check could not run: a warning, not a refusal');
     noSecrets(t, r.stdout + r.stderr, 'wrong password');
     const d = await runCli(['fetch', sources[0]!.uri, sources[0]!.uri, '--out-dir', join(work, 'dup')]);
     t.equal(d.code, 2, 'the same source twice: exit 2');

@@ -224,9 +224,9 @@ export const registerFetch: RegisterCommand = (program: Command, ctx: CommandCon
     .command('fetch')
     .summary('pull RDB snapshots off live servers (replication protocol, or a local replica each)')
     .description(
-      'Pulls a snapshot of each SOURCE into DIR/<host>-<port>.rdb, with DIR/<host>-<port>.meta.json\n' +
-        '(source, server and RDB version, bytes, keys, snapshotTime: what merge --rebase-expiry reads).\n' +
-        'Native mode speaks the replication protocol itself (PSYNC, or SYNC for old servers): no local\n' +
+      'Pulls a snapshot of each SOURCE into DIR/<host>-<port>.rdb, with DIR/<host>-<port>.meta.json ' +
+        '(source, server and RDB version, bytes, keys, snapshotTime: what merge --rebase-expiry reads). ' +
+        'Native mode speaks the replication protocol itself (PSYNC, or SYNC for old servers): no local ' +
         'server, no memory per source; every file is verified (structure, CRC-64) before it appears.',
     )
     .argument('[SOURCE...]', 'redis://[user[:password]@]host[:port] or rediss:// (password also from REDISCLI_AUTH)')

@@ -31,11 +31,11 @@ export const registerMigrate: RegisterCommand = (program: Command, ctx: CommandC
     .command('migrate')
     .summary('fetch every source, then merge into one file or replay into a live server')
     .description(
-      'The whole move in one command: fetches a snapshot of every source (as fetch does), then merges\n' +
-        'them into OUT (as merge does) or replays them into --target (as replay does), in the order the\n' +
-        'sources are given: that order is the conflict order. The snapshots are kept with --keep-dumps DIR,\n' +
-        'else fetched into a work directory removed at the end. --stream (with --target) replays each\n' +
-        'snapshot straight from the replication socket, touching no disk; keys present in several sources\n' +
+      'The whole move in one command: fetches a snapshot of every source (as fetch does), then merges ' +
+        'them into OUT (as merge does) or replays them into --target (as replay does), in the order the ' +
+        'sources are given: that order is the conflict order. The snapshots are kept with --keep-dumps DIR, ' +
+        'else fetched into a work directory removed at the end. --stream (with --target) replays each ' +
+        'snapshot straight from the replication socket, touching no disk; keys present in several sources ' +
         'are then settled by --on-busykey (skip: the first source wins; replace: the last).',
     )
     .argument('[SOURCE...]', 'source URIs (also --sources FILE, --cluster-source URI)')
