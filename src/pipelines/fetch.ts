@@ -19,8 +19,8 @@ import { mkdir, readFile, statfs } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import { join } from 'node:path';
 import { InterruptedError, NetworkError, ToolError, UsageError } from '../errors.js';
-import { atomicWrite } from '../io/files.js';
-import { readRdbFile } from '../io/rdb-file.js';
+import { atomicWrite, type AtomicFile } from '../io/files.js';
+import { sourceFileStem, verifyRdb, writeMeta, type FetchMeta } from '../io/snapshot-files.js';
 import { parseClusterNodes } from '../merge/slots.js';
 import { fetchViaReplica } from '../redis/local-replica.js';
 import { openSnapshot, rawCommand, SyncRefusedError, type TlsSettings } from '../redis/replication.js';
@@ -108,33 +108,10 @@ export interface FetchReport {
   seconds: number;
 }
 
-/** What DIR/<host>-<port>.meta.json holds. merge reads `snapshotTime` (Unix ms). */
-export interface FetchMeta {
-  source: string;
-  host: string;
-  port: number;
-  via: 'native' | 'replica';
-  protocol: 'psync' | 'sync' | 'replicaof';
-  serverVersion: string | null;
-  rdbVersion: number;
-  bytes: number;
-  keys: number;
-  /** Unix ms: when the snapshot was taken (FULLRESYNC arrival; SYNC sent; REPLICAOF NO ONE). */
-  snapshotTime: number;
-  snapshotTimeIso: string;
-  snapshotTimeFrom: string;
-  replid: string | null;
-  offset: number | null;
-  fetchedAt: string;
-}
+export { sourceFileStem, verifyRdb, writeMeta, type FetchMeta };
 
 const DEFAULT_PARALLEL = 8;
 const PROGRESS_MS = 250;
-
-/** `<host>-<port>`, safe as a file name (IPv6 colons become underscores). */
-export function sourceFileStem(uri: RedisUri): string {
-  return `${uri.host.replace(/[^A-Za-z0-9._-]/g, '_')}-${uri.port}`;
-}
 
 /**
  * The sources of a `--sources FILE`: one URI per line; blank lines and lines starting with `#`
@@ -279,39 +256,6 @@ export interface Fetched {
 /** Progress of one attempt. */
 export type AttemptProgress = (phase: FetchPhase, bytes: number, total: number | null, keys: number) => void;
 
-/**
- * Reads a finished RDB file through the codec: its structure, its CRC-64 (when it has one), and
- * its keys and version.
- * @throws the codec's RdbError (corrupt, truncated, checksum) naming the file
- */
-export async function verifyRdb(path: string, maxValueSize: number, onKeys?: (keys: number, bytes: number) => void): Promise<{ keys: number; version: number; size: number }> {
-  let keys = 0;
-  let version = 0;
-  let size = 0;
-  for await (const batch of readRdbFile(path, { maxValueSize, verifyChecksum: true })) {
-    for (const r of batch) {
-      if (r.kind === 'key') keys++;
-      else if (r.kind === 'header') version = r.version;
-      else if (r.kind === 'eof') size = r.size;
-    }
-    const last = batch[batch.length - 1];
-    if (last !== undefined && last.kind === 'key') onKeys?.(keys, last.offset);
-  }
-  return { keys, version, size };
-}
-
-/** Writes DIR/<stem>.meta.json atomically. */
-export async function writeMeta(path: string, meta: FetchMeta): Promise<void> {
-  const f = await atomicWrite(path);
-  try {
-    await f.write(Buffer.from(`${JSON.stringify(meta, null, 2)}\n`));
-    await f.commit();
-  } catch (e) {
-    await f.abort();
-    throw e;
-  }
-}
-
 /** One native attempt: handshake, stream to a temp file, verify, rename, meta. */
 async function fetchNative(uri: RedisUri, opts: FetchOptions, progress: AttemptProgress): Promise<Fetched> {
   const stem = sourceFileStem(uri);
@@ -327,7 +271,7 @@ async function fetchNative(uri: RedisUri, opts: FetchOptions, progress: AttemptP
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     onPhase: (p) => progress(p, 0, null, 0),
   });
-  let file;
+  let file: AtomicFile;
   try {
     file = await atomicWrite(dest);
   } catch (e) {
@@ -465,7 +409,11 @@ export async function fetch(opts: FetchOptions): Promise<FetchReport> {
   if (!Number.isInteger(retries) || retries < 0) throw new UsageError('--retries: 0 or more');
   if (opts.sources.length === 0) throw new UsageError('fetch: no source given', 'give SOURCE URIs, --sources FILE or --cluster-source URI');
   if (via === 'replica' && opts.protocol === 'sync') throw new UsageError('--protocol applies to the native fetch only (a local replica chooses its own)');
-  await mkdir(opts.outDir, { recursive: true });
+  try {
+    await mkdir(opts.outDir, { recursive: true });
+  } catch (e) {
+    throw new UsageError(`--out-dir ${opts.outDir}: cannot create it: ${(e as Error).message}`);
+  }
   const emit = opts.onEvent ?? ((): void => undefined);
   const warnings: string[] = [];
   const warn = (source: string | null, message: string): void => {
