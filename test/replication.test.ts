@@ -294,3 +294,26 @@ t.test('fetch() on the 2.6 script: file, meta, and no partial file after a failu
     await short.close();
   }
 });
+
+t.test('pre-checks: a source whose fork could exhaust its machine and a dump larger than the free disk; --strict refuses', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rdbmerge-precheck-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // 900 TB of data on a 1 TB machine: no disk has room for it, no fork of it fits.
+  const huge = 'used_memory:900000000000000\r\nused_memory_rss:900000000000000\r\nused_memory_dataset:900000000000000\r\ntotal_system_memory:1000000000000\r\n';
+  const s = await scripted(async (cmd, sock) => {
+    if (cmd[0] === 'INFO' && cmd[1] === 'memory') sock.write(`$${huge.length}\r\n${huge}\r\n`);
+    else await redis26(cmd, sock);
+  });
+  try {
+    const strict = await fetch({ sources: [s.uri], outDir: join(dir, 'strict'), strict: true }).catch((e: unknown) => e);
+    t.match(String(strict), /pre-check \(--strict\)/, '--strict: refused before pulling');
+    t.match(String(strict), /copy-on-write/, 'names the fork memory');
+    t.match(String(strict), /free; the sources hold up to/, 'names the disk space');
+    t.same(readdirSync(join(dir, 'strict')), [], '--strict: nothing fetched');
+    const warned = await fetch({ sources: [s.uri], outDir: join(dir, 'warn') });
+    t.equal(warned.ok, 1, 'without --strict: fetched anyway');
+    t.equal(warned.warnings.length, 2, 'with two warnings');
+  } finally {
+    await s.close();
+  }
+});
