@@ -139,7 +139,7 @@ if (bin !== undefined) {
     t.match(r.stdout, /FAILED/, 'the fetch table shows the failed source');
     const target = await startRedis();
     servers.push(target);
-    const r2 = await runCli(['migrate', '--sources', bad, '--target', `redis://127.0.0.1:${target.port}`, '--stream', '--on-busykey', 'replace', '--connect-timeout', '2s']);
+    const r2 = await runCli(['migrate', '--sources', bad, '--target', `redis://127.0.0.1:${target.port}`, '--stream', '--on-busykey', 'replace', '--connect-timeout', '2s', '--retry-delay', '100ms']);
     t.equal(r2.code, 11, '--stream: exit 11');
     t.ok((await keyCount(target.port)).total > 0, '--stream: the reachable source was still replayed');
     const u = await runCli(['migrate', '--sources', bad, '-o', out, '--stream']);

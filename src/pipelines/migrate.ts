@@ -110,6 +110,8 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateReport> {
       ...(opts.fetch.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.fetch.idleTimeoutMs } : {}),
       ...(opts.fetch.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.fetch.connectTimeoutMs } : {}),
       ...(opts.fetch.tls !== undefined ? { tls: opts.fetch.tls } : {}),
+      ...(opts.fetch.retries !== undefined ? { retries: opts.fetch.retries } : {}),
+      ...(opts.fetch.retryDelayMs !== undefined ? { retryDelayMs: opts.fetch.retryDelayMs } : {}),
       ...(opts.onReplayProgress !== undefined ? { onProgress: opts.onReplayProgress } : {}),
       ...(signal !== undefined ? { signal } : {}),
     });
@@ -117,7 +119,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateReport> {
     report.seconds = (Date.now() - t0) / 1000;
     const failed = r.streamed.filter((s) => s.result === 'failed');
     if (failed.length > 0) {
-      throw new MigratePartialFailure(`${failed.length} of ${r.streamed.length} source(s) could not be streamed; the others were replayed. First: ${failed[0]!.source}: ${failed[0]!.error ?? '?'}`, report);
+      throw new MigratePartialFailure(`${failed.length} of ${r.streamed.length} source(s) could not be streamed; the others were replayed. First: ${failed[0]!.error ?? failed[0]!.source}`, report);
     }
     if (r.busy > 0) {
       throw new ReplayBusyKeys(`${r.busy} key(s) were already on the target or in an earlier source (--on-busykey error); they were left as they were`, r, 'choose --on-busykey skip (first source wins) or replace (last wins)');
@@ -146,7 +148,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateReport> {
       report.seconds = (Date.now() - t0) / 1000;
       const first = fr.sources.find((s) => s.result === 'failed')!;
       throw new MigratePartialFailure(
-        `${fr.failed} of ${fr.sources.length} source(s) could not be fetched; nothing ${opts.out !== undefined ? 'merged' : 'replayed'}. First: ${first.source}: ${first.error ?? '?'}`,
+        `${fr.failed} of ${fr.sources.length} source(s) could not be fetched; nothing ${opts.out !== undefined ? 'merged' : 'replayed'}. First: ${first.error ?? first.source}`,
         report,
         opts.keepDumps !== undefined ? `the fetched snapshots are in ${opts.keepDumps}` : 'add --keep-dumps DIR to keep what was fetched',
       );

@@ -12,14 +12,13 @@
  * a snapshot damaged in transit is reported failed, but its keys before the damage are on the target.
  * A source that fails does not stop the others (exit 11 at the end).
  */
-import {
-  rdbVersionForServer, readRdb, type KeyRecord,
-} from '../../native-free-parser/index.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { rdbVersionForServer, readRdb, type KeyRecord } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
 import { exitCodeFor, InterruptedError, NetworkError, UsageError } from '../errors.js';
 import { openClient, serverInfo, type RespConnection } from '../redis/connection.js';
 import { Pool } from '../redis/pool.js';
-import { openSnapshot, type TlsSettings } from '../redis/replication.js';
+import { openSnapshot, SyncRefusedError, type SnapshotStream, type TlsSettings } from '../redis/replication.js';
 import { RespError } from '../redis/resp.js';
 import { redactUri, type RedisUri } from '../values.js';
 import type { InputState } from './merge.js';
@@ -42,6 +41,10 @@ export interface StreamReplayOptions {
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
   tls?: TlsSettings;
+  /** Further handshake attempts for a source (not for a transfer that broke off). Default 2. */
+  retries?: number;
+  /** Backoff before the first retry, doubled each time (at most 30 s). Default 1,000 ms. */
+  retryDelayMs?: number;
   onProgress?: (p: { pass: 'stream'; source: string; keys: number; bytes: number; t: number }) => void;
   signal?: AbortSignal;
 }
@@ -121,15 +124,26 @@ export async function replayStreams(opts: StreamReplayOptions): Promise<StreamRe
       report.streamed.push(sr);
       const inputReport = { file: name, rdbVersion: 0, keysRead: 0, keysSelected: 0, collisionsLost: 0, expiryShift: 0 };
       report.inputs.push(inputReport);
-      let snap;
+      let snap: SnapshotStream | undefined;
       try {
-        snap = await openSnapshot(uri, {
-          protocol: opts.protocol ?? 'psync',
-          idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
-          connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
-          ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
-          ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
-        });
+        // Until the snapshot starts nothing was sent for this source: a failed handshake (a
+        // source still loading, a refused connection) is retried like a fetch; a transfer that
+        // breaks off is not (its keys are already on the target).
+        for (let attempt = 1; ; attempt++) {
+          try {
+            snap = await openSnapshot(uri, {
+              protocol: opts.protocol ?? 'psync',
+              idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+              connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+              ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
+              ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+            });
+            break;
+          } catch (e) {
+            if (attempt > (opts.retries ?? 2) || e instanceof SyncRefusedError || e instanceof InterruptedError) throw e;
+            await delay(Math.min(30_000, (opts.retryDelayMs ?? 1000) * 2 ** (attempt - 1)), undefined, opts.signal !== undefined ? { signal: opts.signal } : {});
+          }
+        }
         sr.snapshotTime = snap.snapshotTime;
         // The fetch's own snapshot time stands where a fetched file's meta.json would: a `ctime`
         // aux field in the stream still overrides it.
