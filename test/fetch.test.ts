@@ -16,8 +16,8 @@
  *
  * A missing redis-server fails these tests (never a skip).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import { compareJsonl } from '../src/format/compare.js';
 import type { FetchMeta, FetchReport } from '../src/pipelines/fetch.js';
 import { dumpOverResp, type RespTarget } from '../src/redis/resp-dump.js';
 import { runCli } from './helpers/cli.js';
-import { fixturePath } from './helpers/fixtures.js';
+import { fixturePath, ROOT } from './helpers/fixtures.js';
 import { readBytes, readToJsonl } from './helpers/read.js';
 import { probe, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
 
@@ -307,6 +307,46 @@ if (bin !== undefined) {
     t.match(text, new RegExp(`redis://127\\.0\\.0\\.1:${sources[1]!.port}  `), 'a line naming the source');
     t.match(text, /fetch: 2 done, 0 failed, 0 running, 0 queued/, 'the total line');
     t.match(text, /\x1b\[\d+A/, 'lines redrawn in place');
+  });
+
+  t.test('SIGINT during a transfer (native) and during a replica sync: exit 130, nothing left behind', async (t) => {
+    const BIN = join(ROOT, 'dist', 'src', 'bin.js');
+    if (!existsSync(BIN)) execFileSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, stdio: 'inherit' });
+    const slow = await startRedis({ rdbFile: fixturePath('redis-7.0.15-types.rdb'), args: ['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0', '--rdb-key-save-delay', '100000'] });
+    try {
+      for (const [via, phase] of [['native', 'transferring'], ['replica', 'waiting-bgsave']] as const) {
+        const dir = join(work, `sigint-${via}`);
+        const child = spawn(process.execPath, [BIN, 'fetch', `redis://127.0.0.1:${slow.port}`, '--out-dir', dir, '--via', via, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stderr = '';
+        let buffered = '';
+        let sent = false;
+        child.stderr.setEncoding('utf8');
+        child.stderr.on('data', (text: string) => {
+          stderr += text;
+          buffered += text;
+          let nl: number;
+          while ((nl = buffered.indexOf('\n')) >= 0) {
+            const line = buffered.slice(0, nl);
+            buffered = buffered.slice(nl + 1);
+            if (sent || !line.startsWith('{')) continue;
+            const e = JSON.parse(line) as { event: string; phase?: string; bytes?: number };
+            if (e.event === 'progress' && e.phase === phase && (via === 'replica' || (e.bytes ?? 0) > 0)) {
+              sent = true;
+              child.kill('SIGINT');
+            }
+          }
+        });
+        child.stdout.resume();
+        const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+        t.ok(sent, `${via}: SIGINT sent while ${phase}`);
+        t.equal(code, 130, `${via}: exit 130 (${stderr.split('\n').filter((l) => !l.startsWith('{')).join(' ').trim()})`);
+        t.same(readdirSync(dir), [], `${via}: DIR is empty: no partial file, no temp file, no replica directory`);
+        const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+        t.notOk(ps.includes(dir), `${via}: no local replica left running`);
+      }
+    } finally {
+      await slow.stop();
+    }
   });
 
   t.test('failures that are not retried, and usage errors', async (t) => {
