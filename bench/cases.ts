@@ -116,4 +116,70 @@ export const cases: BenchCase[] = [
       return [mk('diff (file against itself)', 'rdbmerge', r.equal, ctx.size * 2, m)];
     },
   },
+  {
+    name: 'fetch',
+    async run(ctx) {
+      // The 1M-key file served by local redis-servers booted from it, fetched over the replication
+      // protocol: rdbmerge fetch against `redis-cli --rdb` from the same server in the same run
+      // (best of two each, alternating), then 1, 2, 4, 8 servers fetched at once. The servers
+      // (their BGSAVE forks) and the tool share the machine's two cores.
+      const { mkdtempSync, rmSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      const { spawnSync } = await import('node:child_process');
+      const work = mkdtempSync(join(tmpdir(), 'rdbmerge-bench-fetch-'));
+      const cli = (port: number, ...args: string[]): string => spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).stdout;
+      interface Fetched { bytes: number; keys: number; sources: Array<{ transferSeconds: number; verifySeconds: number }> }
+      const rows: Row[] = [];
+      const best = <T extends { seconds: number }>(a: T, b: T): T => (a.seconds <= b.seconds ? a : b);
+      try {
+        const srv = await ctx.startServer(['--repl-diskless-sync-delay', '0'], ctx.file);
+        try {
+          for (const diskless of ['no', 'yes']) {
+            cli(srv.port, 'CONFIG', 'SET', 'repl-diskless-sync', diskless);
+            const mode = diskless === 'yes' ? 'diskless' : 'disk';
+            const ref = join(work, 'ref.rdb');
+            const dir = join(work, 'one');
+            let refM: { seconds: number; maxRssMb: number } | undefined;
+            let ourM: { seconds: number; maxRssMb: number; stdout: string } | undefined;
+            for (let rep = 0; rep < 2; rep++) {
+              const r = await ctx.measure('redis-cli', ['-p', String(srv.port), '--rdb', ref]);
+              refM = refM === undefined ? r : best(refM, r);
+              rmSync(ref, { force: true });
+              const m = await ctx.measure(ctx.node, [ctx.bin, 'fetch', `redis://127.0.0.1:${srv.port}`, '--out-dir', dir, '--json', '-q']);
+              ourM = ourM === undefined ? m : best(ourM, m);
+              rmSync(dir, { recursive: true, force: true });
+            }
+            const rep = JSON.parse(ourM!.stdout) as Fetched;
+            if (rep.keys !== ctx.keys) throw new Error(`fetch read ${rep.keys} keys, expected ${ctx.keys}`);
+            const s0 = rep.sources[0]!;
+            rows.push(mk(`fetch 1 source (${mode})`, 'redis-cli --rdb', ctx.keys, rep.bytes, refM!));
+            rows.push(mk(`fetch 1 source (${mode})`, 'rdbmerge', ctx.keys, rep.bytes, ourM!,
+              `${((rep.bytes / 1e6 / ourM!.seconds) / (rep.bytes / 1e6 / refM!.seconds) * 100).toFixed(0)}% of redis-cli --rdb MB/s; of the best run: transfer ${s0.transferSeconds.toFixed(2)} s, verification ${s0.verifySeconds.toFixed(2)} s`));
+          }
+        } finally {
+          srv.stop();
+        }
+        // 1, 2, 4, 8 sources at once (diskless, no delay: no server-side dump file).
+        const servers = [];
+        try {
+          for (let i = 0; i < 8; i++) servers.push(await ctx.startServer(['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'], ctx.file));
+          for (const n of [1, 2, 4, 8]) {
+            const dir = join(work, `par${n}`);
+            const m = await ctx.measure(ctx.node, [ctx.bin, 'fetch', ...servers.slice(0, n).map((s) => `redis://127.0.0.1:${s.port}`), '--out-dir', dir, '--parallel', String(n), '--json', '-q']);
+            const rep = JSON.parse(m.stdout) as Fetched & { ok: number };
+            if (rep.ok !== n) throw new Error(`fetch of ${n} sources: ${rep.ok} ok`);
+            const bytes = rep.sources.reduce((a, s) => a + (s as unknown as { bytes: number }).bytes, 0);
+            rows.push(mk(`fetch ${n} source(s) in parallel`, 'rdbmerge', rep.keys, bytes, m, 'sources and tool share 2 cores'));
+            rmSync(dir, { recursive: true, force: true });
+          }
+        } finally {
+          for (const s of servers) s.stop();
+        }
+        return rows;
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    },
+  },
 ];

@@ -15,6 +15,8 @@ import { registerDiff } from './commands/diff.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerMerge } from './commands/merge.js';
 import { registerPlan } from './commands/plan.js';
+import { registerFetch } from './commands/fetch.js';
+import { registerMigrate } from './commands/migrate.js';
 import { registerReplay } from './commands/replay.js';
 import { registerVerify } from './commands/verify.js';
 import { EXIT, exitCodeFor, ToolError } from './errors.js';
@@ -24,7 +26,9 @@ import { createSink, StdoutClosedError } from './io/output.js';
 export type { CliIo } from './commands/context.js';
 
 /** Every working command, in help order. */
-export const COMMANDS: readonly RegisterCommand[] = [registerInspect, registerMerge, registerVerify, registerReplay, registerDiff, registerPlan];
+export const COMMANDS: readonly RegisterCommand[] = [
+  registerInspect, registerMerge, registerVerify, registerReplay, registerFetch, registerMigrate, registerDiff, registerPlan,
+];
 
 function packageVersion(): string {
   for (const rel of ['../../package.json', '../package.json']) {

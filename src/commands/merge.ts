@@ -94,7 +94,7 @@ export const registerMerge: RegisterCommand = (program: Command, ctx: CommandCon
   });
 };
 
-function renderMerge(r: MergeReport): string {
+export function renderMerge(r: MergeReport): string {
   const lines: string[] = [];
   const n = (x: number): string => x.toLocaleString('en-US');
   const read = r.inputs.reduce((a, i) => a + i.keysRead, 0);

@@ -290,8 +290,11 @@ function onRebuildStep(r: Reply, ctx: RebuildCtx): void {
   if (r instanceof RespError && ctx.error === null) ctx.error = r.message;
 }
 
-/** One replay run: the state shared by the passes and the reply handlers. */
-class Replayer {
+/**
+ * One replay run: the state shared by the passes and the reply handlers. Exported for
+ * src/pipelines/stream-replay.ts (`migrate --stream`), which feeds it keys straight from a socket.
+ */
+export class Replayer {
   fatal: NetworkError | null = null;
   readonly busyList: Array<{ db: number; key: JsonBytes }> = [];
   private readonly maxListed: number;
