@@ -236,7 +236,7 @@ t.test('selection options, --target-version, several inputs', async (t) => {
     return row.some((c, j) => j !== 6 && c !== o[j]) || (row[6] !== o[6] && row[6] !== '-1');
   });
   t.equal(diff.length, 0, '--no-largest-element: only len_largest_element may become -1');
-  t.ok(fast.some((row) => row[6] === '-1'), '--no-largest-element: compressed listpacks left uninflated');
+  t.ok(fast.some((row) => row[6] === '-1'), '--no-largest-element: listpacks kept as they are left unwalked');
 
   // The CLI writes CSV bytes directly; they equal the library rows through memoryCsvLine.
   for (const file of [f, fixturePath('redis-5.0.14-types.rdb')]) {

@@ -435,17 +435,19 @@ let wantLargest = true;
 
 /**
  * Reads a listpack blob kept as it is: its byte length (returned) and its entries (wCount,
- * wLargest, wMaxEven, wMaxOdd). Without wantLargest, an LZF-compressed blob is not inflated: its
- * count comes from the listpack header in the compressed stream's first literal run, and the
- * lengths are -1 (a header count of 65535 means "unknown": then it is inflated and walked).
+ * wLargest, wMaxEven, wMaxOdd). Without wantLargest its entries are not walked (nor, when it is
+ * LZF-compressed, inflated): the count comes from the listpack header (inside the compressed
+ * stream's first literal run), and the lengths are -1. A header count of 65535 means "unknown":
+ * then the entries are walked after all.
  */
 function listpackBlob(): number {
   str();
   const blobLen = sLen;
-  if (!wantLargest && lzfPending >= 0) {
-    // The compressed stream starts with a literal run (nothing precedes it to refer to): when it
-    // holds the 6 header bytes, the count is readable without inflating.
-    const hs = P[sRawStart]! < 32 && P[sRawStart]! + 1 >= 6 ? sRawStart + 1 : -1;
+  if (!wantLargest) {
+    // The header's count. A compressed stream starts with a literal run (nothing precedes it to
+    // refer to): when it holds the 6 header bytes, the count is readable without inflating.
+    let hs = sRawStart;
+    if (lzfPending >= 0) hs = P[sRawStart]! < 32 && P[sRawStart]! + 1 >= 6 ? sRawStart + 1 : -1;
     if (hs >= 0) {
       const n = P[hs + 4]! | (P[hs + 5]! << 8);
       if (n !== 0xffff) {
@@ -731,8 +733,8 @@ function quicklistObject(nodes: readonly number[], m: MemoryModel): number {
 export interface KeyMemoryOptions {
   /**
    * Compute `largestElement` (default true). Without it, listpacks kept as they are (the common
-   * case) are not inflated when LZF-compressed: their element count comes from their header, and
-   * `largestElement` is -1 for them. The byte estimate is the same either way.
+   * case) are neither walked nor, when LZF-compressed, inflated: their element count comes from
+   * their header, and `largestElement` is -1 for them. The byte estimate is the same either way.
    */
   largestElement?: boolean;
 }
