@@ -715,8 +715,9 @@ function keyOverhead(keyLen: number, m: MemoryModel): number {
   return m.dictEntry + sdsSize(keyLen, m);
 }
 
-function names(m: MemoryModel): { lp: string } {
-  return { lp: m.listpackNames ? 'listpack' : 'ziplist' };
+/** OBJECT ENCODING's name for a small hash / zset: listpack (7.0+) or ziplist. */
+function packedName(m: MemoryModel): string {
+  return m.listpackNames ? 'listpack' : 'ziplist';
 }
 
 /** A hash table set / hash of `n` entries whose per-entry sds sizes sum to `sdsBytes`. */
@@ -764,7 +765,6 @@ function result(bytes: number, encoding: string, elements: number, largest: numb
 }
 
 function valueMemory(type: number, m: MemoryModel): KeyMemory {
-  const n = names(m);
   switch (type) {
     case rdb.TYPE_STRING: {
       str();
@@ -827,7 +827,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
         const z = strBytes();
         return zsetFromPacked(z.buf, z.start, z.end, type === rdb.TYPE_ZSET_ZIPLIST, pairs, m);
       }
-      return result(m.robj + sizeClass(lpBytes), n.lp, pairs, wMaxEven);
+      return result(m.robj + sizeClass(lpBytes), packedName(m), pairs, wMaxEven);
     }
     case rdb.TYPE_HASH:
       return hashElements(m);
@@ -839,7 +839,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       if (pairs > m.config.hashMaxListpackEntries || wLargest > m.config.hashMaxListpackValue) {
         return hashFromPairs(z.buf, z.start, z.end, 'zipmap', pairs, m);
       }
-      return result(m.robj + sizeClass(LP_EMPTY + wLpBytes), n.lp, pairs, wLargest);
+      return result(m.robj + sizeClass(LP_EMPTY + wLpBytes), packedName(m), pairs, wLargest);
     }
     case rdb.TYPE_HASH_ZIPLIST:
     case rdb.TYPE_HASH_LISTPACK: {
@@ -857,7 +857,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
         const z = strBytes();
         return hashFromPairs(z.buf, z.start, z.end, type === rdb.TYPE_HASH_ZIPLIST ? 'ziplist' : 'listpack', pairs, m);
       }
-      return result(m.robj + sizeClass(lpBytes), n.lp, pairs, wLargest);
+      return result(m.robj + sizeClass(lpBytes), packedName(m), pairs, wLargest);
     }
     case rdb.TYPE_HASH_LISTPACK_EX_PRE_GA:
     case rdb.TYPE_HASH_LISTPACK_EX: {
@@ -1095,7 +1095,7 @@ function zsetElements(binary: boolean, m: MemoryModel): KeyMemory {
   }
   const c = m.config;
   if (count <= c.zsetMaxListpackEntries && largest <= c.zsetMaxListpackValue) {
-    return result(m.robj + sizeClass(LP_EMPTY + lp), names(m).lp, count, largest);
+    return result(m.robj + sizeClass(LP_EMPTY + lp), packedName(m), count, largest);
   }
   return result(skiplistObject(count, sds, m), 'skiplist', count, largest);
 }
@@ -1136,7 +1136,7 @@ function hashElements(m: MemoryModel): KeyMemory {
   }
   const c = m.config;
   if (count <= c.hashMaxListpackEntries && largest <= c.hashMaxListpackValue) {
-    return result(m.robj + sizeClass(LP_EMPTY + lp), names(m).lp, count, largest);
+    return result(m.robj + sizeClass(LP_EMPTY + lp), packedName(m), count, largest);
   }
   if (count > c.hashMaxListpackEntries || firstLong < 0) return result(dictObject(count, sds, m), 'hashtable', count, largest);
   // Loaded into a listpack until the pair at `firstLong`, then converted (dictExpand to the pairs
