@@ -182,4 +182,60 @@ export const cases: BenchCase[] = [
       }
     },
   },
+  {
+    name: 'memory-accuracy',
+    async run(ctx) {
+      // Not a speed figure: the estimate of every key of the file against MEMORY USAGE key
+      // SAMPLES 0 on a redis-server booted from it (the encodings compared too).
+      const { readRdb } = await import('../native-free-parser/index.js');
+      const { readChunks } = await import('../src/io/files.js');
+      const { keyMemory, memoryModel } = await import('../src/report/memory.js');
+      const { Redis } = await import('ioredis');
+      const srv = await ctx.startServer([], ctx.file);
+      const r = new Redis({ port: srv.port, host: '127.0.0.1', lazyConnect: true });
+      const t0 = performance.now();
+      try {
+        await r.connect();
+        const model = memoryModel(10);
+        const errs: number[] = [];
+        let est = 0;
+        let real = 0;
+        let encodings = 0;
+        let db = -1;
+        for await (const batch of readRdb(readChunks(ctx.file), { source: ctx.file })) {
+          const p = r.pipeline();
+          const keys = [];
+          for (const rec of batch) {
+            if (rec.kind !== 'key') continue;
+            if (rec.db !== db) {
+              p.select(rec.db);
+              db = rec.db;
+            }
+            p.call('MEMORY', 'USAGE', Buffer.from(rec.key), 'SAMPLES', '0');
+            p.call('OBJECT', 'ENCODING', Buffer.from(rec.key));
+            keys.push(keyMemory(rec, model));
+          }
+          const res = (await p.exec()) ?? [];
+          const replies = res.filter(([, v]) => v !== 'OK').map(([, v]) => v);
+          keys.forEach((m, i) => {
+            const usage = replies[2 * i] as number | null;
+            if (usage === null) return;
+            errs.push(Math.abs(m.bytes - usage) / usage);
+            est += m.bytes;
+            real += usage;
+            if (replies[2 * i + 1] !== m.encoding) encodings++;
+          });
+        }
+        errs.sort((a, b) => a - b);
+        const q = (x: number): string => `${(errs[Math.floor((errs.length - 1) * x)]! * 100).toFixed(2)}%`;
+        const within = errs.filter((e) => e <= 0.15).length;
+        const note = `|error| p50 ${q(0.5)} p99 ${q(0.99)} max ${q(1)}; ${within}/${errs.length} within 15%; ` +
+          `total ${est} vs ${real} (${((est / real - 1) * 100).toFixed(4)}%); ${encodings} encodings differ`;
+        return [mk('memory estimate vs MEMORY USAGE', 'rdbmerge', errs.length, ctx.size, { seconds: (performance.now() - t0) / 1000, maxRssMb: NaN }, note)];
+      } finally {
+        r.disconnect();
+        srv.stop();
+      }
+    },
+  },
 ];

@@ -236,7 +236,7 @@ t.test('selection options, --target-version, several inputs', async (t) => {
     return row.some((c, j) => j !== 6 && c !== o[j]) || (row[6] !== o[6] && row[6] !== '-1');
   });
   t.equal(diff.length, 0, '--no-largest-element: only len_largest_element may become -1');
-  t.ok(fast.some((row) => row[6] === '-1'), '--no-largest-element: compressed listpacks left uninflated');
+  t.ok(fast.some((row) => row[6] === '-1'), '--no-largest-element: listpacks kept as they are left unwalked');
 
   // The CLI writes CSV bytes directly; they equal the library rows through memoryCsvLine.
   for (const file of [f, fixturePath('redis-5.0.14-types.rdb')]) {
@@ -274,6 +274,22 @@ t.test('prefix tree: cap and eviction keep the sums; id segments collapse', asyn
   const keep = new ReportBuilder({ now: NOW, collapseIds: false });
   for (let i = 0; i < 100; i++) keep.add({ db: 0, key: enc.encode(`user:${i}:name`), type: 'string', encoding: 'embstr', bytes: 10, expiryBytes: 0, elements: 1, expireAt: -1 });
   t.equal(keep.finish().prefixes.root.children[0]!.children.length, 50, 'without collapsing: ids listed (50 per node), the rest folded');
+});
+
+t.test('human report, stdin, --depth 0, --top 0', async (t) => {
+  const f = fixturePath('redis-7.0.15-types.rdb');
+  const r = await runCli(['inspect', '--format', 'report', '--now', String(NOW), '--top', '5', f]);
+  t.equal(r.code, 0);
+  for (const section of ['memory estimate', 'per database and type', 'encodings per type', 'biggest keys by memory (top 5)',
+    'biggest keys by elements (top 5, collections)', 'key prefixes (separator ":", depth 3', 'expiry (at --now 2026-01-01T00:00:00.000Z)']) {
+    t.ok(r.stdout.includes(section), `human report has "${section}"`);
+  }
+  t.match(r.stdout, /hash:large/, 'the biggest key is listed');
+  const viaStdin = await runCli(['inspect', '--format', 'memory', '-'], { stdin: readFileSync(f) });
+  t.equal(viaStdin.stdout, (await runCli(['inspect', '--format', 'memory', f])).stdout, 'stdin gives the same CSV');
+  const flat = await inspectReport([f], { depth: 0, top: 0 });
+  t.same([flat.prefixes.root.children.length, flat.prefixes.root.other.keys], [0, flat.total.keys], '--depth 0: every key in the root');
+  t.same([flat.biggestByMemory.length, flat.biggestByElements.length], [0, 0], '--top 0: no lists');
 });
 
 t.test('bad options and bad input', async (t) => {

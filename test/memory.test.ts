@@ -182,4 +182,8 @@ t.test('a server with small thresholds: conversions on load', async (t) => {
   }
   const abs = all.map((x) => Math.abs(x.est - x.real) / x.real).sort((a, b) => a - b);
   t.comment(`small thresholds, |error| over ${all.length} keys: p50 ${(pct(abs, 0.5) * 100).toFixed(1)}%  p90 ${(pct(abs, 0.9) * 100).toFixed(1)}%  p99 ${(pct(abs, 0.99) * 100).toFixed(1)}%  max ${(abs[abs.length - 1]! * 100).toFixed(1)}%`);
+  const worst = [...all].sort((a, b) => Math.abs(b.est - b.real) / b.real - Math.abs(a.est - a.real) / a.real).slice(0, 6);
+  for (const w of worst) {
+    t.comment(`  ${((w.est / w.real - 1) * 100).toFixed(1).padStart(6)}%  est ${w.est} real ${w.real}  type ${w.type} ${w.encoding}  ${w.fixture} db${w.db} ${JSON.stringify(w.key).slice(0, 60)}`);
+  }
 });

@@ -60,8 +60,8 @@ export interface MemoryOptions {
 
 export interface InspectMemoryOptions extends MemoryOptions {
   /**
-   * Compute `lenLargestElement` (default true). False skips inflating LZF-compressed listpacks
-   * kept as they are; their rows then say -1.
+   * Compute `lenLargestElement` (default true). False skips walking (and inflating, when
+   * LZF-compressed) listpacks kept as they are; their rows then say -1.
    */
   largestElement?: boolean;
   /** Receives the rows a batch at a time (awaited). Without it, the rows are returned. */
@@ -312,7 +312,7 @@ export async function inspectReport(inputs: readonly string[], opts: InspectRepo
       // The report lists no largest element: compressed listpacks need not be inflated.
       const m = estimate(v, false);
       b.add({
-        ...(v.file !== undefined ? { file: v.file } : {}),
+        file: v.file,
         db: v.rec.db,
         key: v.rec.key,
         type: v.type,

@@ -435,17 +435,19 @@ let wantLargest = true;
 
 /**
  * Reads a listpack blob kept as it is: its byte length (returned) and its entries (wCount,
- * wLargest, wMaxEven, wMaxOdd). Without wantLargest, an LZF-compressed blob is not inflated: its
- * count comes from the listpack header in the compressed stream's first literal run, and the
- * lengths are -1 (a header count of 65535 means "unknown": then it is inflated and walked).
+ * wLargest, wMaxEven, wMaxOdd). Without wantLargest its entries are not walked (nor, when it is
+ * LZF-compressed, inflated): the count comes from the listpack header (inside the compressed
+ * stream's first literal run), and the lengths are -1. A header count of 65535 means "unknown":
+ * then the entries are walked after all.
  */
 function listpackBlob(): number {
   str();
   const blobLen = sLen;
-  if (!wantLargest && lzfPending >= 0) {
-    // The compressed stream starts with a literal run (nothing precedes it to refer to): when it
-    // holds the 6 header bytes, the count is readable without inflating.
-    const hs = P[sRawStart]! < 32 && P[sRawStart]! + 1 >= 6 ? sRawStart + 1 : -1;
+  if (!wantLargest) {
+    // The header's count. A compressed stream starts with a literal run (nothing precedes it to
+    // refer to): when it holds the 6 header bytes, the count is readable without inflating.
+    let hs = sRawStart;
+    if (lzfPending >= 0) hs = P[sRawStart]! < 32 && P[sRawStart]! + 1 >= 6 ? sRawStart + 1 : -1;
     if (hs >= 0) {
       const n = P[hs + 4]! | (P[hs + 5]! << 8);
       if (n !== 0xffff) {
@@ -713,8 +715,9 @@ function keyOverhead(keyLen: number, m: MemoryModel): number {
   return m.dictEntry + sdsSize(keyLen, m);
 }
 
-function names(m: MemoryModel): { lp: string } {
-  return { lp: m.listpackNames ? 'listpack' : 'ziplist' };
+/** OBJECT ENCODING's name for a small hash / zset: listpack (7.0+) or ziplist. */
+function packedName(m: MemoryModel): string {
+  return m.listpackNames ? 'listpack' : 'ziplist';
 }
 
 /** A hash table set / hash of `n` entries whose per-entry sds sizes sum to `sdsBytes`. */
@@ -731,8 +734,8 @@ function quicklistObject(nodes: readonly number[], m: MemoryModel): number {
 export interface KeyMemoryOptions {
   /**
    * Compute `largestElement` (default true). Without it, listpacks kept as they are (the common
-   * case) are not inflated when LZF-compressed: their element count comes from their header, and
-   * `largestElement` is -1 for them. The byte estimate is the same either way.
+   * case) are neither walked nor, when LZF-compressed, inflated: their element count comes from
+   * their header, and `largestElement` is -1 for them. The byte estimate is the same either way.
    */
   largestElement?: boolean;
 }
@@ -762,7 +765,6 @@ function result(bytes: number, encoding: string, elements: number, largest: numb
 }
 
 function valueMemory(type: number, m: MemoryModel): KeyMemory {
-  const n = names(m);
   switch (type) {
     case rdb.TYPE_STRING: {
       str();
@@ -825,7 +827,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
         const z = strBytes();
         return zsetFromPacked(z.buf, z.start, z.end, type === rdb.TYPE_ZSET_ZIPLIST, pairs, m);
       }
-      return result(m.robj + sizeClass(lpBytes), n.lp, pairs, wMaxEven);
+      return result(m.robj + sizeClass(lpBytes), packedName(m), pairs, wMaxEven);
     }
     case rdb.TYPE_HASH:
       return hashElements(m);
@@ -837,7 +839,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       if (pairs > m.config.hashMaxListpackEntries || wLargest > m.config.hashMaxListpackValue) {
         return hashFromPairs(z.buf, z.start, z.end, 'zipmap', pairs, m);
       }
-      return result(m.robj + sizeClass(LP_EMPTY + wLpBytes), n.lp, pairs, wLargest);
+      return result(m.robj + sizeClass(LP_EMPTY + wLpBytes), packedName(m), pairs, wLargest);
     }
     case rdb.TYPE_HASH_ZIPLIST:
     case rdb.TYPE_HASH_LISTPACK: {
@@ -855,7 +857,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
         const z = strBytes();
         return hashFromPairs(z.buf, z.start, z.end, type === rdb.TYPE_HASH_ZIPLIST ? 'ziplist' : 'listpack', pairs, m);
       }
-      return result(m.robj + sizeClass(lpBytes), n.lp, pairs, wLargest);
+      return result(m.robj + sizeClass(lpBytes), packedName(m), pairs, wLargest);
     }
     case rdb.TYPE_HASH_LISTPACK_EX_PRE_GA:
     case rdb.TYPE_HASH_LISTPACK_EX: {
@@ -1093,7 +1095,7 @@ function zsetElements(binary: boolean, m: MemoryModel): KeyMemory {
   }
   const c = m.config;
   if (count <= c.zsetMaxListpackEntries && largest <= c.zsetMaxListpackValue) {
-    return result(m.robj + sizeClass(LP_EMPTY + lp), names(m).lp, count, largest);
+    return result(m.robj + sizeClass(LP_EMPTY + lp), packedName(m), count, largest);
   }
   return result(skiplistObject(count, sds, m), 'skiplist', count, largest);
 }
@@ -1134,7 +1136,7 @@ function hashElements(m: MemoryModel): KeyMemory {
   }
   const c = m.config;
   if (count <= c.hashMaxListpackEntries && largest <= c.hashMaxListpackValue) {
-    return result(m.robj + sizeClass(LP_EMPTY + lp), names(m).lp, count, largest);
+    return result(m.robj + sizeClass(LP_EMPTY + lp), packedName(m), count, largest);
   }
   if (count > c.hashMaxListpackEntries || firstLong < 0) return result(dictObject(count, sds, m), 'hashtable', count, largest);
   // Loaded into a listpack until the pair at `firstLong`, then converted (dictExpand to the pairs

@@ -99,7 +99,7 @@ export interface ReportOptions {
 }
 
 export interface ReportKey {
-  file?: string;
+  file?: string | undefined;
   db: number;
   key: Uint8Array;
   type: LogicalType;
