@@ -158,7 +158,7 @@ if (bin !== undefined) {
     // Half the sources through --sources FILE, with comments and blank lines.
     writeFileSync(listFile, `# the fleet\n\n${sources.slice(4).map((s) => `${s.uri}   # ${s.name}`).join('\n')}\n\n`);
     const t0 = Date.now();
-    const r = await runCli(['fetch', ...sources.slice(0, 4).map((s) => s.uri), '--sources', listFile, '--out-dir', dir, '--parallel', '3', '--cacert', join(certs, 'ca.crt'), '--json']);
+    const r = await runCli(['fetch', ...sources.slice(0, 4).map((s) => s.uri), '--sources', listFile, '--out-dir', dir, '--parallel', '3', '--tls-ca', join(certs, 'ca.crt'), '--json']);
     const t1 = Date.now();
     t.equal(r.code, 0, `exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);
     noSecrets(t, r.stdout + r.stderr, 'native fetch');

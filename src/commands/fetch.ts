@@ -4,13 +4,13 @@
  * (one line per source in flight and a total on a TTY; CLI.md's JSON-lines events with --json)
  * and the final table; exit 11 when some sources failed.
  */
-import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { globalOptionsFrom } from '../cli-options.js';
+import { addOptions, globalOptionsFrom, TLS_OPTIONS, tlsOptionsFrom, type TlsOptions } from '../cli-options.js';
 import { EXIT, UsageError } from '../errors.js';
 import {
   clusterMasters, fetch, readSourcesFile, type FetchEvent, type FetchOptions, type FetchPhase, type FetchReport,
 } from '../pipelines/fetch.js';
+import { readTlsFiles } from '../redis/connection.js';
 import { parseDuration, parseUri, type RedisUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
 
@@ -27,10 +27,7 @@ export function addFetchOptions(cmd: Command): Command {
   cmd.option('--connect-timeout <DURATION>', 'time to connect to a source', '10s');
   cmd.option('--strict', 'refuse to start when the pre-check finds too little memory (fork) or disk');
   cmd.option('--redis-server <PATH>', 'redis-server for --via replica (default: on PATH)');
-  cmd.option('--cacert <FILE>', 'rediss:// sources: CA certificate(s) to trust (PEM)');
-  cmd.option('--cert <FILE>', 'rediss:// sources: client certificate (PEM), for tls-auth-clients');
-  cmd.option('--key <FILE>', 'rediss:// sources: client private key (PEM)');
-  cmd.option('--insecure', 'rediss:// sources: do not verify the server certificate');
+  addOptions(cmd, TLS_OPTIONS);
   return cmd;
 }
 
@@ -40,12 +37,20 @@ function intOption(raw: unknown, option: string, min: number): number {
   return Number(s);
 }
 
-function readPem(path: string, option: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`${option} ${path}: ${(e as Error).message}`);
-  }
+/**
+ * The `--tls-*` options (one set for every rediss:// URI of the command) read into what the
+ * replication client and a local replica need: PEM contents, and the file names for redis-server.
+ * @throws UsageError for a file that cannot be read; NetworkError for a file without PEM in it
+ */
+export async function tlsSettings(files: TlsOptions | undefined): Promise<NonNullable<FetchOptions['tls']>> {
+  const material = await readTlsFiles(files);
+  if (files === undefined || material === undefined) return {};
+  return {
+    ...(material.ca !== undefined ? { ca: material.ca, caFile: files.ca! } : {}),
+    ...(material.cert !== undefined ? { cert: material.cert, certFile: files.cert! } : {}),
+    ...(material.key !== undefined ? { key: material.key, keyFile: files.key! } : {}),
+    ...(material.rejectUnauthorized ? {} : { rejectUnauthorized: false }),
+  };
 }
 
 /**
@@ -54,25 +59,13 @@ function readPem(path: string, option: string): Buffer {
  * @throws UsageError for bad values; NetworkError when a --cluster-source node cannot be asked
  */
 export async function fetchOptionsFrom(
-  raw: Readonly<Record<string, unknown>>, args: readonly string[], ctx: CommandContext,
+  raw: Readonly<Record<string, unknown>>, args: readonly string[], ctx: CommandContext, extraUris: readonly RedisUri[] = [],
 ): Promise<Omit<FetchOptions, 'outDir'>> {
   const env = ctx.io.env;
   const sources: RedisUri[] = args.map((a) => parseUri(a, 'SOURCE', env));
   if (typeof raw['sources'] === 'string') sources.push(...(await readSourcesFile(raw['sources'], env)));
-  const tls: NonNullable<FetchOptions['tls']> = {};
-  if (typeof raw['cacert'] === 'string') {
-    tls.ca = readPem(raw['cacert'], '--cacert');
-    tls.caFile = raw['cacert'];
-  }
-  if (typeof raw['cert'] === 'string') {
-    tls.cert = readPem(raw['cert'], '--cert');
-    tls.certFile = raw['cert'];
-  }
-  if (typeof raw['key'] === 'string') {
-    tls.key = readPem(raw['key'], '--key');
-    tls.keyFile = raw['key'];
-  }
-  if (raw['insecure'] === true) tls.rejectUnauthorized = false;
+  const tlsFiles = tlsOptionsFrom(raw, [...sources, ...extraUris, ...(Array.isArray(raw['clusterSource']) ? [{ tls: true }] : [])]);
+  const tls = await tlsSettings(tlsFiles);
   const cluster = Array.isArray(raw['clusterSource']) ? (raw['clusterSource'] as string[]) : [];
   for (const c of cluster) sources.push(...(await clusterMasters(parseUri(c, '--cluster-source', env), tls)));
   const positive = (name: string, option: string): number => {

@@ -5,7 +5,7 @@
  * table followed by the merge or replay summary (or one JSON object with --json).
  */
 import { Option, type Command } from 'commander';
-import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
+import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, tlsOptionsFrom } from '../cli-options.js';
 import { UsageError } from '../errors.js';
 import type { FetchReport } from '../pipelines/fetch.js';
 import type { ConflictPolicy, MergeProgress, MergeReport } from '../pipelines/merge.js';
@@ -67,10 +67,12 @@ export const registerMigrate: RegisterCommand = (program: Command, ctx: CommandC
     const g = globalOptionsFrom(raw);
     const select = sharedOptionsFrom(raw, ctx.startedAt);
     const targetVersion = targetVersionFrom(raw);
-    const base = await fetchOptionsFrom(raw, args, ctx);
-    const { signal: _s, ...fetchOpts } = base;
     const out = typeof raw['out'] === 'string' ? raw['out'] : undefined;
     const target = typeof raw['target'] === 'string' ? parseUri(raw['target'], '--target', ctx.io.env) : undefined;
+    // One set of --tls-* options for every rediss:// URI: the sources and the target.
+    const base = await fetchOptionsFrom(raw, args, ctx, target !== undefined ? [target] : []);
+    const { signal: _s, ...fetchOpts } = base;
+    const targetTls = target?.tls === true ? tlsOptionsFrom(raw) : undefined;
     const bulk = raw['protoMaxBulkLen'];
     const fp = fetchProgress(ctx, g.json, g.quiet);
     const mp = passProgress<MergeProgress>(ctx, g.json, g.quiet);
@@ -86,6 +88,7 @@ export const registerMigrate: RegisterCommand = (program: Command, ctx: CommandC
         fetch: { ...fetchOpts, onEvent: fp.onEvent },
         ...(out !== undefined ? { out } : {}),
         ...(target !== undefined ? { target } : {}),
+        ...(targetTls !== undefined ? { targetTls } : {}),
         ...(typeof raw['keepDumps'] === 'string' ? { keepDumps: raw['keepDumps'] } : {}),
         ...(typeof raw['workDir'] === 'string' ? { workDir: raw['workDir'] } : {}),
         stream: raw['stream'] === true,

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SharedOptions } from '../cli-options.js';
 import { PartialFailureError, UsageError } from '../errors.js';
+import { readTlsFiles, type TlsFiles } from '../redis/connection.js';
 import type { RedisUri } from '../values.js';
 import { fetch, type FetchOptions, type FetchReport } from './fetch.js';
 import { merge, type ConflictPolicy, type MergeProgress, type MergeReport } from './merge.js';
@@ -29,6 +30,8 @@ export interface MigrateOptions {
   out?: string;
   /** `--target URI`: replay into this server. */
   target?: RedisUri;
+  /** `--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-insecure` for a rediss:// target. */
+  targetTls?: TlsFiles;
   /** `--keep-dumps DIR`: fetch into DIR and keep the files there. */
   keepDumps?: string;
   /** `--work-dir DIR`: where the temporary fetch directory goes (default: the system's temp dir). */
@@ -95,6 +98,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateReport> {
   const signal = opts.signal;
 
   if (opts.stream === true) {
+    const targetTls = opts.target?.tls === true ? await readTlsFiles(opts.targetTls) : undefined;
     const r = await replayStreams({
       sources: opts.fetch.sources,
       target: opts.target!,
@@ -110,6 +114,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateReport> {
       ...(opts.fetch.idleTimeoutMs !== undefined ? { idleTimeoutMs: opts.fetch.idleTimeoutMs } : {}),
       ...(opts.fetch.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.fetch.connectTimeoutMs } : {}),
       ...(opts.fetch.tls !== undefined ? { tls: opts.fetch.tls } : {}),
+      ...(targetTls !== undefined ? { targetTls } : {}),
       ...(opts.fetch.retries !== undefined ? { retries: opts.fetch.retries } : {}),
       ...(opts.fetch.retryDelayMs !== undefined ? { retryDelayMs: opts.fetch.retryDelayMs } : {}),
       ...(opts.onReplayProgress !== undefined ? { onProgress: opts.onReplayProgress } : {}),
@@ -175,6 +180,7 @@ export async function migrate(opts: MigrateOptions): Promise<MigrateReport> {
         onConflict: opts.onConflict ?? 'error',
         onBusykey: opts.onBusykey ?? 'error',
         target: opts.target!,
+        ...(opts.targetTls !== undefined ? { tls: opts.targetTls } : {}),
         ...(opts.targetVersion !== undefined ? { targetVersion: opts.targetVersion } : {}),
         dropUnsupported: opts.dropUnsupported === true,
         ...(opts.connections !== undefined ? { connections: opts.connections } : {}),

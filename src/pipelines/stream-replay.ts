@@ -16,7 +16,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { rdbVersionForServer, readRdb, type KeyRecord } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
 import { exitCodeFor, InterruptedError, NetworkError, UsageError } from '../errors.js';
-import { openClient, serverInfo, type RespConnection } from '../redis/connection.js';
+import { openClient, serverInfo, type RespConnection, type TlsMaterial } from '../redis/connection.js';
 import { Pool } from '../redis/pool.js';
 import { openSnapshot, SyncRefusedError, type SnapshotStream, type TlsSettings } from '../redis/replication.js';
 import { RespError } from '../redis/resp.js';
@@ -41,6 +41,8 @@ export interface StreamReplayOptions {
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
   tls?: TlsSettings;
+  /** The target's TLS (rediss://), read by readTlsFiles. */
+  targetTls?: TlsMaterial;
   /** Further handshake attempts for a source (not for a transfer that broke off). Default 2. */
   retries?: number;
   /** Backoff before the first retry, doubled each time (at most 30 s). Default 1,000 ms. */
@@ -92,7 +94,10 @@ export async function replayStreams(opts: StreamReplayOptions): Promise<StreamRe
   const run = new Replayer({ select: sel, target: opts.target, onBusykey: opts.onBusykey ?? 'error', ...(opts.dropUnsupported === true ? { dropUnsupported: true } : {}) }, report);
   const conns: RespConnection[] = [];
   try {
-    const connOpts = opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {};
+    const connOpts = {
+      ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      ...(opts.targetTls !== undefined ? { tls: opts.targetTls } : {}),
+    };
     conns.push(await openClient(opts.target, connOpts));
     const info = await serverInfo(conns[0]!);
     report.serverVersion = info.version;

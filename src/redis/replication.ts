@@ -29,7 +29,7 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { InterruptedError, NetworkError } from '../errors.js';
 import { redactUri, type RedisUri } from '../values.js';
 
-/** TLS settings for rediss:// sources (`--cacert`, `--cert`, `--key`, `--insecure`). */
+/** TLS settings for rediss:// sources (`--tls-ca`, `--tls-cert`, `--tls-key`, `--tls-insecure`). */
 export interface TlsSettings {
   /** PEM of the CA(s) to trust instead of the system's. */
   ca?: string | Buffer;
@@ -240,7 +240,7 @@ function connectSocket(uri: RedisUri, name: string, timeoutMs: number, tls: TlsS
     const onError = (e: Error): void => {
       clearTimeout(timer);
       socket.destroy();
-      reject(new NetworkError(`${name}: cannot connect: ${e.message}`, uri.tls ? 'check host, port and the TLS settings (--cacert, --cert, --key)' : 'is the server running and reachable? check host, port and TLS (rediss://)'));
+      reject(new NetworkError(`${name}: cannot connect: ${e.message}`, uri.tls ? 'check host, port and the TLS settings (--tls-ca, --tls-cert, --tls-key)' : 'is the server running and reachable? check host, port and TLS (rediss://)'));
     };
     socket.once('error', onError);
     socket.once(uri.tls ? 'secureConnect' : 'connect', () => {
