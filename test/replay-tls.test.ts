@@ -31,7 +31,7 @@ import { dumpOverResp } from '../src/redis/resp-dump.js';
 import { runCli } from './helpers/cli.js';
 import { fixtureIndex, fixtureManifest, fixturePath } from './helpers/fixtures.js';
 import { clusterKeyCount, startCluster } from './helpers/cluster.js';
-import { findOnPath, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
+import { bootRdb, findOnPath, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
 
 async function replayCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; report: ReplayReport | null }> {
   const r = await runCli(['replay', ...args]);
@@ -182,6 +182,29 @@ else if (bin !== undefined) {
       const v = await verifyCli([file, '--target', target, ...cert, '--exact']);
       t.equal(v.code, 0, 'verify with the client certificate: exit 0');
     } finally {
+      await h.stop();
+    }
+  });
+
+  t.test('migrate into a TLS target (the same --tls-* options), from files and --stream', async (t) => {
+    const { h, tlsPort } = await tlsServer('yes');
+    const src = await bootRdb(file);
+    try {
+      const target = `rediss://127.0.0.1:${tlsPort}`;
+      const source = `redis://127.0.0.1:${src.port}`;
+      const cert = ['--tls-ca', pem('ca.crt'), '--tls-cert', pem('client.crt'), '--tls-key', pem('client.key')];
+      const noCert = await runCli(['migrate', source, '--target', target, '--tls-ca', pem('ca.crt'), '-q']);
+      t.equal(noCert.code, 8, `without the client certificate the target refuses: exit 8 (${noCert.stderr.split('\n')[0]})`);
+      for (const mode of [[], ['--stream']]) {
+        await flush(h);
+        const r = await runCli(['migrate', source, '--target', target, ...cert, ...mode, '--json', '-q']);
+        t.equal(r.code, 0, `migrate ${mode.join(' ')} to rediss://: exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);
+        const v = await verifyCli([file, '--target', target, ...cert, '--exact']);
+        t.equal(v.code, 0, `verify --target --exact after migrate ${mode.join(' ')}: exit 0`);
+        t.equal(v.report?.matched, manifest.length, 'every key matched');
+      }
+    } finally {
+      await src.stop();
       await h.stop();
     }
   });
