@@ -59,14 +59,16 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
     .option('--connections <N>', 'connections to the target', '4')
     .option('--pipeline <DEPTH>', 'commands in flight per connection', '256')
     .option('--max-rate <KEYS_PER_S>', 'send at most this many keys a second')
-    .option('--proto-max-bulk-len <SIZE>', "the target's proto-max-bulk-len (default: CONFIG GET, else 512mb); longer values are rebuilt");
+    .option('--proto-max-bulk-len <SIZE>', "the target's proto-max-bulk-len (default: CONFIG GET, else 512mb); longer values are rebuilt")
+    .option('--checkpoint <FILE>', 'record progress in FILE; a rerun with the same FILE, inputs and options continues where the last run stopped');
   addOptions(cmd, SELECT_OPTIONS);
   cmd.addHelpText(
     'after',
     '\nExamples:\n' +
       '  rdbmerge replay dumps/ --target redis://10.0.0.5:6379 --on-conflict last --on-busykey replace\n' +
       '  REDISCLI_AUTH=secret rdbmerge replay a.rdb b.rdb --target redis://new-host --into-db 0 --json\n' +
-      '  rdbmerge replay dump.rdb --resp-out cmds.resp --target-version 10 && redis-cli --pipe < cmds.resp\n',
+      '  rdbmerge replay dump.rdb --resp-out cmds.resp --target-version 10 && redis-cli --pipe < cmds.resp\n' +
+      '  rdbmerge replay dumps/ --target redis://new-host --checkpoint replay.ckpt   # rerun the same line after an interruption\n',
   );
   cmd.action(async (inputs: string[], _opts: unknown, self: Command) => {
     const raw = self.optsWithGlobals();
@@ -99,6 +101,8 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
         ...(pipeline !== undefined ? { pipeline } : {}),
         ...(maxRate !== undefined ? { maxRate } : {}),
         ...(protoMaxBulkLen !== undefined ? { protoMaxBulkLen } : {}),
+        ...(typeof raw['checkpoint'] === 'string' ? { checkpoint: raw['checkpoint'] } : {}),
+        nowGiven: raw['now'] !== undefined,
         maxValueSize: g.maxValueSize,
         onProgress: progress.update,
         signal: ctx.signal,
@@ -134,6 +138,11 @@ export function renderReplay(r: ReplayReport): string {
   const n = (x: number): string => x.toLocaleString('en-US');
   const lines: string[] = [];
   const where = r.target ?? `${r.respOut ?? '?'} (RESP)`;
+  const cp = r.checkpoint;
+  if (cp !== null && cp.alreadyComplete) {
+    const p = cp.previous;
+    return `checkpoint ${cp.file} says this replay is complete: nothing sent\n  earlier runs: ${n(p.restored)} restored, ${n(p.replaced)} replaced, ${n(p.rebuilt)} rebuilt, ${n(p.skipped)} skipped, ${n(p.failed)} failed\n`;
+  }
   const server = r.serverVersion !== null ? `, server ${r.serverVersion}` : '';
   lines.push(`replayed ${r.inputs.length} input(s) into ${where} (RDB ${r.targetVersion}${server}) in ${r.seconds.toFixed(2)} s, ${n(r.keysPerSecond)} keys/s`);
   const restored = r.respOut !== null ? 'written as RESTORE' : 'restored';
@@ -152,6 +161,11 @@ export function renderReplay(r: ReplayReport): string {
   for (const b of r.busyKeys.slice(0, 10)) lines.push(`  already on the target: db ${b.db} ${keyText(b.key)}`);
   if (r.busy > 10) lines.push(`  ... ${n(r.busy - 10)} more already on the target`);
   for (const x of f.failed) lines.push(`  function library ${x.library} failed: ${x.error}`);
+  if (cp !== null) {
+    lines.push(cp.resumed
+      ? `  checkpoint ${cp.file}: resumed; ${n(cp.skippedDone)} keys already answered skipped, ${n(cp.resent)} in flight when it stopped sent again; earlier runs restored ${n(cp.previous.restored + cp.previous.replaced + cp.previous.rebuilt)}, failed ${n(cp.previous.failed)}`
+      : `  checkpoint ${cp.file}: written`);
+  }
   lines.push(`  now ${r.nowIso}`);
   return `${lines.join('\n')}\n`;
 }

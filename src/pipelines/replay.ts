@@ -28,7 +28,11 @@
  * over the real key (RENAMENX, or RENAME under `replace`): nobody sees half a value. A single
  * element over the limit cannot be sent at all: the key is reported failed.
  *
- * Not yet: cluster targets (MOVED / slot routing), stdin input, checkpoints.
+ * `--checkpoint FILE` (src/pipelines/checkpoint.ts): each sent entry is tracked until its reply,
+ * the low-water marks are written atomically every second and on the way out (failure, SIGINT,
+ * the end); a rerun skips what was answered and resends what was in flight.
+ *
+ * Not yet: cluster targets (MOVED / slot routing).
  */
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -49,6 +53,7 @@ import { Pool } from '../redis/pool.js';
 import { rebuildCommands } from '../redis/rebuild.js';
 import { CommandWriter, RespError, type Arg, type Reply } from '../redis/resp.js';
 import { redactUri, type RedisUri } from '../values.js';
+import { Checkpoint, DONE, FRESH, inputIdentity, UNCERTAIN, type InputTrack } from './checkpoint.js';
 import {
   conflictError, indexInputs, resolveInputs, settleFunctions, settleWinners, type ConflictPolicy, type IndexedInputs,
   type InputState, type Library, type MergeProgress,
@@ -109,8 +114,30 @@ export interface ReplayOptions {
   connectTimeoutMs?: number;
   /** A connection with replies due and nothing received for this long fails. Default 120,000 ms. */
   replyTimeoutMs?: number;
+  /**
+   * `--checkpoint FILE`: record progress there and, when it exists, continue from it (it must
+   * have been written for the same inputs and options). Not with `respOut`.
+   */
+  checkpoint?: string;
+  /** `--now` was given explicitly; else a rerun with a checkpoint takes the recorded `--now`. */
+  nowGiven?: boolean;
   onProgress?: (p: ReplayProgress) => void;
   signal?: AbortSignal;
+}
+
+/** What `--checkpoint` did in this run. */
+export interface ReplayCheckpointReport {
+  file: string;
+  /** An earlier run's checkpoint was found and continued. */
+  resumed: boolean;
+  /** The checkpoint already said complete: nothing was sent. */
+  alreadyComplete: boolean;
+  /** Entries skipped because an earlier run had them answered. */
+  skippedDone: number;
+  /** Entries sent again because their fate was unknown (in flight when the earlier run stopped). */
+  resent: number;
+  /** Outcome counts of the earlier runs. */
+  previous: { restored: number; replaced: number; rebuilt: number; skipped: number; failed: number; busy: number };
 }
 
 export interface KeyFailure {
@@ -168,6 +195,8 @@ export interface ReplayReport {
   bytesSent: number;
   seconds: number;
   keysPerSecond: number;
+  /** `--checkpoint`, or null. */
+  checkpoint: ReplayCheckpointReport | null;
 }
 
 /** A replay stopped by failures or busy keys: carries the report of what was done. */
@@ -231,6 +260,11 @@ interface RestoreCtx {
   args: Arg[];
   /** Sent again after BUSYKEY (under replace). */
   again: boolean;
+  /** `--checkpoint`: the entry's input track and sequence number (-1 without a checkpoint). */
+  trk: InputTrack | null;
+  seq: number;
+  /** A second RESTORE is on its way (BUSYKEY under replace): the first reply does not settle the key. */
+  resend: boolean;
 }
 
 /** Per-rebuild state: the first error of its commands. */
@@ -244,20 +278,20 @@ function onSelect(r: Reply, run: Replayer): void {
 
 function onRestore(r: Reply, ctx: RestoreCtx): void {
   const run = ctx.run;
+  ctx.resend = false;
   if (!(r instanceof RespError)) {
     if (ctx.again) run.report.replaced++;
     else run.report.restored++;
-    return;
-  }
-  if (r.code === 'BUSYKEY' && !ctx.again) {
+  } else if (r.code === 'BUSYKEY' && !ctx.again) {
     run.busyKey(ctx);
-    return;
-  }
-  if (FATAL_CODES.has(r.code)) {
+  } else if (FATAL_CODES.has(r.code)) {
+    // Not written: a checkpoint must not count it as answered.
     run.fatalReply('RESTORE', r);
     return;
+  } else {
+    run.keyFailed(ctx.db, ctx.key, r.message);
   }
-  run.keyFailed(ctx.db, ctx.key, r.message);
+  if (ctx.trk !== null && !ctx.resend) ctx.trk.ack(ctx.seq);
 }
 
 function onExists(r: Reply, ctx: { run: Replayer; db: number; key: Uint8Array }): void {
@@ -298,6 +332,11 @@ class Replayer {
    */
   replaceUpfront = false;
   maxBulk = DEFAULT_BULK;
+
+  // --checkpoint: the input being sent, and whether the current entry is one whose fate an
+  // earlier run left unknown under --on-busykey error (then it goes with REPLACE: it is ours).
+  trk: InputTrack | null = null;
+  windowReplace = false;
 
   // Live mode.
   pool: Pool | null = null;
@@ -341,6 +380,7 @@ class Replayer {
     // replace: again on the same connection (the key's commands stay in order there).
     ctx.again = true;
     const c = ctx.conn;
+    ctx.resend = true;
     if (c.failure !== null) return;
     // Other keys' SELECTs may have followed on this connection since.
     this.selected(c, ctx.db);
@@ -466,8 +506,12 @@ class Replayer {
   }
 
   private restore(c: RespConnection, k: KeyRecord, args: Arg[]): void {
-    const ctx: RestoreCtx = { run: this, conn: c, db: k.db, key: k.key, args, again: false };
-    if (this.replaceUpfront) {
+    const trk = this.trk;
+    const ctx: RestoreCtx = { run: this, conn: c, db: k.db, key: k.key, args, again: false, trk, seq: trk !== null ? trk.issue(k.offset) : -1, resend: false };
+    if (this.windowReplace && !this.replaceUpfront) {
+      if (this.replaceFlag) args.push('REPLACE');
+      else this.report.bytesSent += c.send(['DEL', k.key], onIgnore, null);
+    } else if (this.replaceUpfront) {
       // EXISTS (or the DEL that stands for REPLACE before 3.0) answers first: replaced or new.
       if (this.replaceFlag) {
         this.report.bytesSent += c.send(['EXISTS', k.key], onThere, ctx);
@@ -510,7 +554,7 @@ class Replayer {
       this.keyFailed(k.db, k.key, plan.error);
       return;
     }
-    const policy = this.opts.onBusykey ?? 'error';
+    const policy = this.windowReplace ? 'replace' : this.opts.onBusykey ?? 'error';
     if (this.writer !== null) {
       this.writeCmd(k.db, ['DEL', tmp]);
       for (const cmd of plan.commands) {
@@ -524,6 +568,16 @@ class Replayer {
       rep.rebuilt++;
       return this.flushFile();
     }
+    const trk = this.trk;
+    const seq = trk !== null ? trk.issue(k.offset) : -1;
+    await this.rebuildLive(k, tmp, plan.commands, policy);
+    // Reached only when the key was settled (written, skipped or failed): errors that stop the
+    // run leave it unanswered for the checkpoint.
+    if (trk !== null && this.fatal === null) trk.ack(seq);
+  }
+
+  private async rebuildLive(k: KeyRecord, tmp: string, commands: Arg[][], policy: BusyKeyPolicy): Promise<void> {
+    const rep = this.report;
     const pool = this.pool!;
     // Every command of this key on one connection, in order, through the same window. Replies to
     // other keys may SELECT another database on it between our awaits (a BUSYKEY retry), so each
@@ -539,7 +593,7 @@ class Replayer {
     };
     const ctx: RebuildCtx = { error: null };
     send(['DEL', tmp]);
-    for (const cmd of plan.commands) {
+    for (const cmd of commands) {
       if (!c.roomFor(pool.depth, pool.budget)) await c.whenBelow(pool.depth, pool.budget);
       this.checkFatal();
       send(cmd);
@@ -639,7 +693,7 @@ export async function eachWinner<P extends string>(
  */
 export async function replay(inputArgs: readonly string[], opts: ReplayOptions): Promise<ReplayReport> {
   const t0 = Date.now();
-  const sel = opts.select;
+  let sel = opts.select;
   const policy = opts.onConflict ?? 'error';
   const busyPolicy = opts.onBusykey ?? 'error';
   const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
@@ -661,6 +715,18 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
   if (opts.maxRate !== undefined && !(opts.maxRate > 0)) throw new UsageError('--max-rate: a positive number of keys per second');
   if (opts.protoMaxBulkLen !== undefined && !(opts.protoMaxBulkLen >= 1024)) throw new UsageError('--proto-max-bulk-len: at least 1kb');
   const paths = await resolveInputs('replay', inputArgs, sel);
+  let cp: Checkpoint | null = null;
+  if (opts.checkpoint !== undefined) {
+    if (opts.respOut !== undefined) throw new UsageError('--checkpoint goes with --target: a --resp-out file is written whole or not at all');
+    cp = await Checkpoint.open({
+      file: opts.checkpoint,
+      inputs: await Promise.all(paths.map((p) => inputIdentity(p))),
+      options: checkpointOptions(opts, sel, policy, busyPolicy),
+      now: sel.now,
+      nowGiven: opts.nowGiven === true,
+    }, opts.maxListed ?? 100);
+    sel = { ...sel, now: cp.now };
+  }
 
   const report: ReplayReport = {
     command: 'replay',
@@ -696,8 +762,29 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     bytesSent: 0,
     seconds: 0,
     keysPerSecond: 0,
+    checkpoint: null,
   };
   const run = new Replayer(opts, report);
+  if (cp !== null) {
+    const p = cp.previous;
+    report.checkpoint = {
+      file: opts.checkpoint!, resumed: cp.prev !== null, alreadyComplete: cp.alreadyComplete, skippedDone: 0, resent: 0,
+      previous: {
+        restored: p.restored, replaced: p.replaced, rebuilt: p.rebuilt, skipped: p.skippedBusy + p.skippedExpired + p.skippedUnsupported, failed: p.failed, busy: p.busy,
+      },
+    };
+    if (cp.alreadyComplete) {
+      // An earlier run finished: nothing to send (the target is not even contacted).
+      finish(report, t0);
+      return report;
+    }
+    const c = cp;
+    c.countsFrom(() => ({
+      restored: report.restored, replaced: report.replaced, rebuilt: report.rebuilt, skippedBusy: report.skippedBusy,
+      skippedExpired: report.skippedExpired, skippedUnsupported: report.skippedUnsupported, failed: report.failed,
+      busy: report.busy, resent: c.resent, failures: report.failures, busyKeys: run.busyList,
+    }));
+  }
 
   // ---- the target first: a wrong password should not wait for the index pass --------------
   let control: RespConnection | null = null;
@@ -707,6 +794,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     ...(opts.replyTimeoutMs !== undefined ? { replyTimeoutMs: opts.replyTimeoutMs } : {}),
   };
   let ix: IndexedInputs | null = null;
+  let sending = false;
   try {
     if (opts.target !== undefined) {
       control = await openClient(opts.target, connOpts);
@@ -824,7 +912,10 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
 
     // ---- pass 2 (--on-busykey error, target not empty): nothing is written if a key exists ---
     const existing: Library[] = [];
-    if (run.pool !== null && busyPolicy !== 'replace') {
+    // A rerun under `error`: libraries on the target are the first run's own (its check ran
+    // before anything was written); they are loaded again with REPLACE.
+    const libsAgain = cp?.prev != null && busyPolicy === 'error';
+    if (run.pool !== null && busyPolicy !== 'replace' && !libsAgain) {
       for (const l of libs) {
         if (await libraryExists(run.pool.conns[0]!, l.library)) existing.push(l);
       }
@@ -843,8 +934,10 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     }
     if (run.pool !== null && busyPolicy === 'error') {
       if (occupied) {
-        await eachWinner(ix, maxValueSize, 'check', t0, opts, (_st, k) => {
+        await eachWinner(ix, maxValueSize, 'check', t0, opts, (st, k) => {
           run.checkFatal();
+          // On a rerun only the entries no earlier run sent can find a key that is not ours.
+          if (cp !== null && cp.tracks[st.index]!.fate(k.offset) !== FRESH) return undefined;
           return run.exists(k);
         });
         await run.pool.idle();
@@ -865,7 +958,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
 
     // ---- functions ---------------------------------------------------------------------------
     for (const l of libs) {
-      const args: Arg[] = busyPolicy === 'replace' ? ['FUNCTION', 'LOAD', 'REPLACE', l.code] : ['FUNCTION', 'LOAD', l.code];
+      const args: Arg[] = busyPolicy === 'replace' || libsAgain ? ['FUNCTION', 'LOAD', 'REPLACE', l.code] : ['FUNCTION', 'LOAD', l.code];
       if (run.writer !== null) {
         run.writeCmd(0, args);
         report.functions.loaded.push(l.library);
@@ -895,14 +988,37 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
         await delay(wait);
       }
     };
-    await eachWinner(ix, maxValueSize, 'send', t0, opts, (st, k) => {
+    const send = (st: InputState, k: KeyRecord): void | Promise<void> => {
       run.checkFatal();
       if (rate !== undefined) return pace().then(() => run.key(st, k));
       return run.key(st, k);
+    };
+    if (cp !== null) {
+      // The first write checks the file can be written and reserves the first stretch. Before
+      // it, nothing was sent: a run stopped earlier (busy keys, a bad input) leaves the
+      // checkpoint as it was.
+      sending = true;
+      await cp.save();
+      cp.start();
+    }
+    await eachWinner(ix, maxValueSize, 'send', t0, opts, cp === null ? send : (st, k) => {
+      const c = cp!;
+      const fate = c.at(st.index, k.offset);
+      if (fate === DONE) return undefined;
+      run.trk = c.tracks[st.index]!;
+      run.windowReplace = fate === UNCERTAIN && busyPolicy === 'error';
+      const wait = c.room(st.index, k.offset);
+      if (wait !== undefined) return wait.then(() => send(st, k));
+      return send(st, k);
     });
     if (run.pool !== null) {
       await run.pool.idle();
       run.checkFatal();
+      if (cp !== null) {
+        cp.stop();
+        cp.markComplete();
+        await cp.save();
+      }
     } else {
       await run.drainFile();
       checkAbort(opts.signal);
@@ -911,6 +1027,12 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     fillInputs();
     report.busyKeys = run.busyList;
     finish(report, t0);
+    let prevBad = 0;
+    if (cp !== null) {
+      report.checkpoint!.skippedDone = cp.skippedDone;
+      report.checkpoint!.resent = cp.resent;
+      prevBad = cp.previous.failed;
+    }
 
     if (report.busy > 0) {
       const list = run.busyList.slice(0, 20).map((b) => `db ${b.db} ${typeof b.key === 'string' ? JSON.stringify(b.key) : `b64:${b.key.b64}`}`);
@@ -920,7 +1042,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
         'something else writes to the target: stop it, or choose --on-busykey skip or replace',
       );
     }
-    const bad = report.failed + report.functions.failed.length;
+    const bad = report.failed + report.functions.failed.length + prevBad;
     if (bad > 0) {
       const written = report.restored + report.replaced + report.rebuilt + report.functions.loaded.length;
       const first: KeyFailure | { library: string; error: string } | undefined = report.failures.length > 0 ? report.failures[0] : report.functions.failed[0];
@@ -929,7 +1051,15 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
       throw new ReplayPartialFailure(msg, report, '--json prints every failure (up to the first 100)');
     }
     return report;
+  } catch (e) {
+    if (cp !== null && report.checkpoint !== null) {
+      report.checkpoint.skippedDone = cp.skippedDone;
+      report.checkpoint.resent = cp.resent;
+    }
+    if (cp !== null && sending && run.pool !== null) await flushCheckpoint(cp, run.pool);
+    throw e;
   } finally {
+    cp?.stop();
     control?.close();
     run.pool?.close();
     if (run.file !== null) await run.file.abort();
@@ -973,6 +1103,43 @@ function unsupportedAt(rec: KeyRecord, version: number, valkey: boolean): RdbErr
     if (e instanceof UnsupportedError) return e;
     throw e;
   }
+}
+
+/**
+ * The run stops (failure, SIGINT): replies still on their way get a moment to arrive, so fewer
+ * entries are left uncertain, then the checkpoint is written. A checkpoint that cannot be written
+ * then does not hide the error that stopped the run.
+ */
+async function flushCheckpoint(cp: Checkpoint, pool: Pool): Promise<void> {
+  cp.sendingStopped();
+  const live = pool.conns.filter((c) => c.failure === null && c.inflight > 0);
+  if (live.length > 0) {
+    for (const c of live) c.flush();
+    const grace = delay(1000, undefined, { ref: false });
+    await Promise.race([Promise.allSettled(live.map((c) => c.idle())), grace]);
+  }
+  await cp.save().catch(() => undefined);
+}
+
+/** The options a checkpoint must be continued with (no password: the URI is redacted). */
+function checkpointOptions(opts: ReplayOptions, sel: SharedOptions, policy: ConflictPolicy, busy: BusyKeyPolicy): Record<string, unknown> {
+  const t = opts.target;
+  return {
+    target: t === undefined ? null : `${t.tls ? 'rediss' : 'redis'}://${t.username !== undefined ? `${t.username}@` : ''}${t.host}:${t.port}`,
+    db: sel.db ?? null,
+    type: sel.type ?? null,
+    match: sel.match ?? null,
+    dbMap: sel.dbMap === undefined ? null : [...sel.dbMap.entries()].sort((a, b) => a[0] - b[0]),
+    intoDb: sel.intoDb ?? null,
+    expireOffset: sel.expireOffset,
+    rebaseExpiry: sel.rebaseExpiry,
+    snapshotTimes: sel.snapshotTimes,
+    dropExpired: sel.dropExpired,
+    onConflict: policy,
+    onBusykey: busy,
+    targetVersion: opts.targetVersion ?? null,
+    dropUnsupported: opts.dropUnsupported === true,
+  };
 }
 
 function finish(report: ReplayReport, t0: number): void {
