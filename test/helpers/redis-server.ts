@@ -31,6 +31,8 @@ export interface StartRedisOptions {
   bin?: string;
   /** How long to wait for PING and `loading:0`; default 20,000 ms. */
   timeoutMs?: number;
+  /** This port instead of a free one (a server restarted where it was); no retry if it is taken. */
+  port?: number;
 }
 
 /** The server did not come up: it exited, refused its file, or did not answer in time. */
@@ -203,6 +205,7 @@ function tail(text: string, lines = LOG_TAIL_LINES): string {
  */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHandle> {
   const bin = opts.bin ?? findOnPath('redis-server') ?? '/usr/bin/redis-server';
+  if (opts.port !== undefined) return startOnce(bin, opts.port, opts);
   let last: RedisStartError | undefined;
   // A port found free can be taken before redis binds it; then try another.
   for (let attempt = 0; attempt < 5; attempt++) {
