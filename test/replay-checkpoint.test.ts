@@ -15,6 +15,9 @@
  *  - keys the target held before the first run still follow the policy: `skip` keeps such a key's
  *    value even when it lies in the uncertain window; `error` reports a key that is on the target
  *    and was never sent by the first run;
+ *  - `-` reads the input from stdin (with a checkpoint too: identified by content);
+ *  - a rebuilt key (over proto-max-bulk-len) whose file has an LFU counter is counted in
+ *    rebuiltLruLfuLost (no command can set it), a RESTOREd one carries it;
  *  - a damaged checkpoint (flipped payload byte, truncated, not a checkpoint): typed error naming
  *    the file, exit 5 / 3, nothing sent; a checkpoint from another input, another file content,
  *    other options or another target is refused (exit 2).
@@ -119,8 +122,8 @@ interface CliRun {
   report: ReplayReport | null;
 }
 
-async function replayCli(args: string[]): Promise<CliRun> {
-  const r = await runCli(['replay', ...args]);
+async function replayCli(args: string[], stdin?: Uint8Array): Promise<CliRun> {
+  const r = await runCli(['replay', ...args], stdin !== undefined ? { stdin } : {});
   const first = r.stdout.split('\n')[0] ?? '';
   return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as ReplayReport) : null };
 }
@@ -407,6 +410,64 @@ if (bin !== undefined) {
       t.match(r.stderr, /belongs to another input: .*in\.rdb has other contents/, r.stderr.split('\n')[0]!);
       t.equal(await dbsize(h) < TOTAL, true, 'nothing more sent');
     } finally {
+      await h.stop();
+    }
+  });
+
+  t.test('stdin (-) as the input, with a checkpoint', async (t) => {
+    const ckpt = join(fresh('stdin'), 'stdin.ckpt');
+    const h = await startRedis();
+    try {
+      const bytes = readFileSync(input);
+      const r = await replayCli(['-', '--target', uri(h), '--checkpoint', ckpt, '--json', '-q'], bytes);
+      t.equal(r.code, 0, `exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);
+      t.equal(r.report?.restored, TOTAL, `${TOTAL} keys restored from stdin`);
+      t.equal(r.report?.inputs[0]?.file, '-', 'the input is named -');
+      t.equal(await dbsize(h), TOTAL, 'every key on the target');
+      const st = readState(ckpt);
+      t.equal(st.inputs[0]!.path, '-', 'the checkpoint names stdin');
+      t.equal(st.complete, true, 'complete');
+      const again = await replayCli(['-', '--target', uri(h), '--checkpoint', ckpt], bytes);
+      t.match(again.stdout, /complete: nothing sent/, 'the same bytes again: nothing sent');
+      const other = Buffer.from(bytes);
+      other[other.length - 2] ^= 0xff;
+      const refused = await replayCli(['-', '--target', uri(h), '--checkpoint', ckpt], other);
+      t.equal(refused.code, 2, 'other bytes on stdin: refused');
+      const trunc = await replayCli(['-', '--target', uri(h)], bytes.subarray(0, 100));
+      t.equal(trunc.code, 4, 'a truncated stream: exit 4');
+      t.match(trunc.stderr, /truncated: stdin: offset 100/, 'named stdin');
+    } finally {
+      await h.stop();
+    }
+  });
+
+  t.test('a rebuilt key cannot carry its LFU counter: counted; a RESTOREd one carries it', async (t) => {
+    const file = join(fresh('lfu-rebuild'), 'lfu.rdb');
+    const w = new RdbWriter({ version: 10 });
+    w.begin();
+    w.selectDb(0, 2, 0);
+    const big: Value = { type: 'list', value: Array.from({ length: 3000 }, (_, i) => te.encode(`element-${i}-${'z'.repeat(500)}`)) };
+    const small: Value = { type: 'string', value: te.encode('small') };
+    for (const [name, v] of [['big', big], ['small', small]] as const) {
+      const enc = encodeValue(v, 10, { key: te.encode(name) });
+      if (isDropped(enc)) throw new Error('test: dropped');
+      w.key({ key: te.encode(name), type: enc.type, payload: enc.payload, expireAt: -1, idle: -1, freq: 42 });
+    }
+    w.end();
+    writeFileSync(file, w.drain());
+    const h = await startRedis({ args: ['--maxmemory-policy', 'allkeys-lfu', '--proto-max-bulk-len', '1mb'] });
+    const c = new Redis({ host: h.host, port: h.port });
+    try {
+      const r = await replayCli([file, '--target', uri(h), '--json', '-q']);
+      t.equal(r.code, 0, `exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);
+      t.equal(r.report?.rebuilt, 1, 'the big list is rebuilt');
+      t.equal(r.report?.rebuiltLruLfuLost, 1, 'and counted as losing its LFU counter');
+      t.equal(await c.llen('big'), 3000, 'whole');
+      t.equal(Number(await c.call('OBJECT', 'FREQ', 'small')), 42, 'the RESTOREd key carries FREQ 42');
+      const text = await replayCli([file, '--target', uri(h), '--on-busykey', 'replace']);
+      t.match(text.stdout, /1 rebuilt key\(s\) start with a fresh LRU\/LFU/, 'the human report says so');
+    } finally {
+      c.disconnect();
       await h.stop();
     }
   });

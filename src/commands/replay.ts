@@ -47,7 +47,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
         "LRU/LFU data as IDLETIME/FREQ on Redis 5.0+. A value longer than the server's proto-max-bulk-len " +
         'is rebuilt with plain commands. --resp-out writes the same commands for redis-cli --pipe.',
     )
-    .argument('<INPUT...>', 'RDB files or directories (their *.rdb files, in name order); order = conflict order')
+    .argument('<INPUT...>', 'RDB files, directories (their *.rdb files, in name order), or - for stdin; order = conflict order')
     .option('--target <URI>', 'the server: redis://[user[:password]@]host[:port] or rediss:// (password also from REDISCLI_AUTH)')
     .option('--resp-out <FILE>', 'write the commands as RESP to FILE (for redis-cli --pipe) instead of sending them; needs --target-version')
     .addOption(new Option('--on-conflict <POLICY>', 'a key in several inputs (or source dbs mapped together): first, last, or error (exit 9)')
@@ -60,6 +60,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
     .option('--pipeline <DEPTH>', 'commands in flight per connection', '256')
     .option('--max-rate <KEYS_PER_S>', 'send at most this many keys a second')
     .option('--proto-max-bulk-len <SIZE>', "the target's proto-max-bulk-len (default: CONFIG GET, else 512mb); longer values are rebuilt")
+    .option('--check-first', 'read the whole input before sending anything (one input without --db-map/--into-db is otherwise replayed in one pass)')
     .option('--checkpoint <FILE>', 'record progress in FILE; a rerun with the same FILE, inputs and options continues where the last run stopped');
   addOptions(cmd, SELECT_OPTIONS);
   cmd.addHelpText(
@@ -103,6 +104,8 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
         ...(protoMaxBulkLen !== undefined ? { protoMaxBulkLen } : {}),
         ...(typeof raw['checkpoint'] === 'string' ? { checkpoint: raw['checkpoint'] } : {}),
         nowGiven: raw['now'] !== undefined,
+        checkFirst: raw['checkFirst'] === true,
+        stdin: ctx.io.stdin,
         maxValueSize: g.maxValueSize,
         onProgress: progress.update,
         signal: ctx.signal,
@@ -151,6 +154,7 @@ export function renderReplay(r: ReplayReport): string {
       `${n(r.skipped)} skipped${r.skipped > 0 ? ` (${n(r.skippedBusy)} already there, ${n(r.skippedExpired)} expired, ${n(r.skippedUnsupported)} unsupported)` : ''}, ${n(r.failed)} failed`,
   );
   lines.push(`  payloads: ${n(r.copied)} copied, ${n(r.converted)} converted${r.fieldTtlsDropped > 0 ? `, ${n(r.fieldTtlsDropped)} lost their field TTLs` : ''}`);
+  if (r.rebuiltLruLfuLost > 0) lines.push(`  ${n(r.rebuiltLruLfuLost)} rebuilt key(s) start with a fresh LRU/LFU: no command sets IDLETIME/FREQ (only RESTORE does)`);
   if (r.collisionCount > 0) lines.push(`  collisions across inputs: ${n(r.collisionCount)} (policy ${r.policy})`);
   const f = r.functions;
   if (f.loaded.length + f.skipped.length + f.dropped.length + f.failed.length > 0) {

@@ -45,7 +45,8 @@ import type { KeyRecord, RdbError, Value } from '../../native-free-parser/index.
 import type { SharedOptions } from '../cli-options.js';
 import { ConflictError, InterruptedError, NetworkError, PartialFailureError, UsageError } from '../errors.js';
 import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
-import { atomicWrite, type AtomicFile } from '../io/files.js';
+import { atomicWrite, STDIN, type AtomicFile } from '../io/files.js';
+import { spoolStream } from '../io/spool.js';
 import { readRdbFile } from '../io/rdb-file.js';
 import { keyHash } from '../merge/key-index.js';
 import { openClient, serverInfo, type RespConnection, type ServerInfo } from '../redis/connection.js';
@@ -54,6 +55,7 @@ import { rebuildCommands } from '../redis/rebuild.js';
 import { CommandWriter, RespError, type Arg, type Reply } from '../redis/resp.js';
 import { redactUri, type RedisUri } from '../values.js';
 import { Checkpoint, DONE, FRESH, inputIdentity, UNCERTAIN, type InputTrack } from './checkpoint.js';
+import { directInputs, finishDirectReport, isDirect, peekHeader } from './replay-direct.js';
 import {
   conflictError, indexInputs, resolveInputs, settleFunctions, settleWinners, type ConflictPolicy, type IndexedInputs,
   type InputState, type Library, type MergeProgress,
@@ -119,6 +121,13 @@ export interface ReplayOptions {
    * have been written for the same inputs and options). Not with `respOut`.
    */
   checkpoint?: string;
+  /**
+   * `--check-first`: read every input whole before sending anything, even where one pass would
+   * do (a single input without database mapping: see src/pipelines/replay-direct.ts). Default false.
+   */
+  checkFirst?: boolean;
+  /** What `-` reads (the CLI's standard input). */
+  stdin?: AsyncIterable<Uint8Array | string>;
   /** `--now` was given explicitly; else a rerun with a checkpoint takes the recorded `--now`. */
   nowGiven?: boolean;
   onProgress?: (p: ReplayProgress) => void;
@@ -171,6 +180,11 @@ export interface ReplayReport {
   replaced: number;
   /** Written with plain commands because their payload exceeds proto-max-bulk-len. */
   rebuilt: number;
+  /**
+   * Rebuilt keys whose file had an LRU idle time or LFU counter: no command sets those (only
+   * RESTORE's IDLETIME/FREQ and modules can), so these keys start as new ones.
+   */
+  rebuiltLruLfuLost: number;
   /** skippedBusy + skippedExpired + skippedUnsupported. */
   skipped: number;
   /** Existed on the target and were left alone (`--on-busykey skip`). */
@@ -364,6 +378,12 @@ class Replayer {
   busyFound(db: number, key: Uint8Array): void {
     this.report.busy++;
     if (this.busyList.length < this.maxListed) this.busyList.push({ db, key: jsonBytes(key) });
+  }
+
+  /** A key rebuilt with plain commands (its IDLETIME/FREQ cannot follow: see the report field). */
+  rebuiltOne(k: KeyRecord): void {
+    this.report.rebuilt++;
+    if (this.lruFreq && (k.idle >= 0 || k.freq >= 0)) this.report.rebuiltLruLfuLost++;
   }
 
   /** BUSYKEY for a RESTORE sent without REPLACE. */
@@ -565,7 +585,7 @@ class Replayer {
       if (k.expireAt >= 0) this.writeCmd(k.db, ['PEXPIREAT', tmp, k.expireAt]);
       this.writeCmd(k.db, [policy === 'replace' ? 'RENAME' : 'RENAMENX', tmp, k.key]);
       this.writeCmd(k.db, ['DEL', tmp]);
-      rep.rebuilt++;
+      this.rebuiltOne(k);
       return this.flushFile();
     }
     const trk = this.trk;
@@ -615,7 +635,7 @@ class Replayer {
       return;
     }
     if (renamed === 1) {
-      rep.rebuilt++;
+      this.rebuiltOne(k);
       return;
     }
     // The key exists.
@@ -625,7 +645,7 @@ class Replayer {
         await call(['DEL', tmp]);
         this.keyFailed(k.db, k.key, r.message);
       } else {
-        rep.rebuilt++;
+        this.rebuiltOne(k);
       }
       return;
     }
@@ -648,11 +668,20 @@ export async function eachWinner<P extends string>(
   fn: (st: InputState, k: KeyRecord) => void | Promise<void>,
 ): Promise<void> {
   const { index, inputs, fetchKey, newSelector } = ix;
+  // One pass (replay-direct.ts): every selected key wins, the input's counts are made here, and
+  // the file's checksum is checked as it is read.
+  const direct = isDirect(ix);
   for (const st of inputs) {
     const selector = newSelector(st);
+    const rep = st.report;
+    if (direct) {
+      rep.keysRead = 0;
+      rep.keysSelected = 0;
+      rep.emptyKeysSkipped = 0;
+    }
     let keys = 0;
     let lastProgress = 0;
-    for await (const batch of readRdbFile(st.path, { maxValueSize, verifyChecksum: false })) {
+    for await (const batch of readRdbFile(st.path, { maxValueSize, verifyChecksum: direct })) {
       checkAbort(opts.signal);
       for (const r of batch) {
         if (r.kind === 'aux') {
@@ -663,13 +692,27 @@ export async function eachWinner<P extends string>(
           opts.onProgress?.({ pass, source: st.path, keys, bytes: r.size, t: Date.now() - t0 });
           continue;
         }
-        if (r.kind !== 'key') continue;
+        if (r.kind !== 'key') {
+          if (direct && r.kind === 'skipped') {
+            rep.keysRead++;
+            rep.emptyKeysSkipped++;
+          }
+          continue;
+        }
         keys++;
         const k = selector(r);
-        if (k === null) continue;
-        let win = index.isWinnerSync(k.db, keyHash(k.db, k.key), st.index, r.offset);
-        if (typeof win === 'number') win = await index.isWinner(k.db, k.key, st.index, r.offset, fetchKey);
-        if (!win) continue;
+        if (direct) {
+          // The aux fields (ctime) come before the first key: the shift is known from here on,
+          // and send() shifts hash-field TTLs by it.
+          if (rep.keysRead++ === 0) finishDirectReport(st, selector);
+          if (k === null) continue;
+          rep.keysSelected++;
+        } else {
+          if (k === null) continue;
+          let win = index.isWinnerSync(k.db, keyHash(k.db, k.key), st.index, r.offset);
+          if (typeof win === 'number') win = await index.isWinner(k.db, k.key, st.index, r.offset, fetchKey);
+          if (!win) continue;
+        }
         const p = fn(st, k);
         if (p !== undefined) await p;
         if (keys - lastProgress >= PROGRESS_EVERY && opts.onProgress) {
@@ -678,6 +721,7 @@ export async function eachWinner<P extends string>(
         }
       }
     }
+    if (direct) finishDirectReport(st, selector);
   }
 }
 
@@ -692,6 +736,34 @@ export async function eachWinner<P extends string>(
  *   version cannot hold a value and `dropUnsupported` is off); InterruptedError
  */
 export async function replay(inputArgs: readonly string[], opts: ReplayOptions): Promise<ReplayReport> {
+  if (!inputArgs.includes(STDIN)) return replayFiles(inputArgs, opts);
+  // `-`: standard input, kept in a temporary file for the passes (CLI.md: replay reads stdin).
+  if (opts.stdin === undefined) throw new UsageError('input - (stdin) is not available here');
+  if (inputArgs.filter((a) => a === STDIN).length > 1) throw new UsageError('stdin (-) can be read only once');
+  const sp = await spoolStream(opts.stdin, opts.signal);
+  const named = (e: unknown): unknown => {
+    if (isRdbError(e) && e.source === sp.path) e.setSource('stdin');
+    return e;
+  };
+  try {
+    const sel = opts.select;
+    const report = await replayFiles(inputArgs.map((a) => (a === STDIN ? sp.path : a)), {
+      ...opts,
+      select: { ...sel, snapshotTimes: sel.snapshotTimes.map((x) => (x.input === STDIN ? { ...x, input: sp.path } : x)) },
+      stdinPath: sp.path,
+    });
+    for (const i of report.inputs) if (i.file === sp.path) i.file = STDIN;
+    return report;
+  } catch (e) {
+    const carried = (e as Partial<ReportCarrier>).report;
+    if (carried !== undefined) for (const i of carried.inputs) if (i.file === sp.path) i.file = STDIN;
+    throw named(e);
+  } finally {
+    await sp.remove();
+  }
+}
+
+async function replayFiles(inputArgs: readonly string[], opts: ReplayOptions & { stdinPath?: string }): Promise<ReplayReport> {
   const t0 = Date.now();
   let sel = opts.select;
   const policy = opts.onConflict ?? 'error';
@@ -720,7 +792,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     if (opts.respOut !== undefined) throw new UsageError('--checkpoint goes with --target: a --resp-out file is written whole or not at all');
     cp = await Checkpoint.open({
       file: opts.checkpoint,
-      inputs: await Promise.all(paths.map((p) => inputIdentity(p))),
+      inputs: await Promise.all(paths.map((p) => inputIdentity(p, p === opts.stdinPath ? STDIN : p))),
       options: checkpointOptions(opts, sel, policy, busyPolicy),
       now: sel.now,
       nowGiven: opts.nowGiven === true,
@@ -747,6 +819,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     restored: 0,
     replaced: 0,
     rebuilt: 0,
+    rebuiltLruLfuLost: 0,
     skipped: 0,
     skippedBusy: 0,
     skippedExpired: 0,
@@ -847,7 +920,12 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
       }
       return false; // an observer only: every winner stays in the index
     };
-    ix = await indexInputs(paths, {
+    // One input without database mapping, loadable as it is: one pass (src/pipelines/replay-direct.ts).
+    const head = paths.length === 1 && opts.checkFirst !== true && sel.dbMap === undefined && sel.intoDb === undefined
+      ? await peekHeader(paths[0]!) : null;
+    if (head !== null && head.magic === 'REDIS' && head.version <= run.version) {
+      ix = await directInputs(paths[0]!, sel, maxValueSize);
+    } else ix = await indexInputs(paths, {
       select: sel,
       onConflict: policy,
       maxValueSize,
@@ -928,7 +1006,8 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     if (run.pool !== null) {
       const dbs = new Set<number>();
       ix.index.forEach((s) => dbs.add(ix!.index.dbOf(s)));
-      occupied = [...dbs].some((d) => (info!.keyspace.get(d) ?? 0) > 0);
+      // One pass: the databases written are not known yet; any key on the target counts.
+      occupied = isDirect(ix) ? [...info!.keyspace.values()].some((n) => n > 0) : [...dbs].some((d) => (info!.keyspace.get(d) ?? 0) > 0);
       const strategy = opts.replaceStrategy ?? 'auto';
       run.replaceUpfront = busyPolicy === 'replace' && (strategy === 'upfront' || (strategy === 'auto' && occupied));
     }
@@ -1082,7 +1161,17 @@ function copiedPayload(type: number, payload: Uint8Array, version: number): Uint
   crc.update(t);
   crc.update(payload);
   crc.update(footer, 0, 2);
-  footer.set(crc.digestBytes(), 2);
+  // The CRC little-endian into the footer, without digestBytes()'s array per key.
+  const lo = crc.lo;
+  const hi = crc.hi;
+  footer[2] = lo;
+  footer[3] = lo >>> 8;
+  footer[4] = lo >>> 16;
+  footer[5] = lo >>> 24;
+  footer[6] = hi;
+  footer[7] = hi >>> 8;
+  footer[8] = hi >>> 16;
+  footer[9] = hi >>> 24;
   return [t, payload, footer];
 }
 
