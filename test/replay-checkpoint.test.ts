@@ -25,6 +25,7 @@
  * A missing redis-server fails these tests (never a skip).
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -446,7 +447,7 @@ if (bin !== undefined) {
     const w = new RdbWriter({ version: 10 });
     w.begin();
     w.selectDb(0, 2, 0);
-    const big: Value = { type: 'list', value: Array.from({ length: 3000 }, (_, i) => te.encode(`element-${i}-${'z'.repeat(500)}`)) };
+    const big: Value = { type: 'list', value: Array.from({ length: 3000 }, (_, i) => te.encode(`element-${i}-${randomBytes(300).toString('hex')}`)) };
     const small: Value = { type: 'string', value: te.encode('small') };
     for (const [name, v] of [['big', big], ['small', small]] as const) {
       const enc = encodeValue(v, 10, { key: te.encode(name) });

@@ -367,6 +367,7 @@ export class Checkpoint {
   private counts: (() => RunCounts) | null = null;
   private complete = false;
   private stopped = false;
+  private current = 0;
   private timer: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
 
@@ -426,9 +427,12 @@ export class Checkpoint {
    * handled, and every earlier input is finished. Returns its fate.
    */
   at(input: number, offset: number): EntryFate {
-    for (let i = 0; i < input; i++) {
-      const t = this.tracks[i]!;
-      if (t.scan < t.size) t.scan = t.size;
+    if (input !== this.current) {
+      for (let i = 0; i < input; i++) {
+        const t = this.tracks[i]!;
+        if (t.scan < t.size) t.scan = t.size;
+      }
+      this.current = input;
     }
     const t = this.tracks[input]!;
     t.scan = offset;
