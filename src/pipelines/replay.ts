@@ -28,6 +28,11 @@
  * over the real key (RENAMENX, or RENAME under `replace`): nobody sees half a value. A single
  * element over the limit cannot be sent at all: the key is reported failed.
  *
+ * One input without `--db-map`/`--into-db`, whose encodings the target loads as they are, skips
+ * pass 1 (src/pipelines/replay-direct.ts): no two of its records can meet, so the send starts at
+ * once and a damaged file is found while sending; `--check-first` keeps pass 1. `-` (stdin) is
+ * kept in a temporary file (src/io/spool.ts).
+ *
  * `--checkpoint FILE` (src/pipelines/checkpoint.ts): each sent entry is tracked until its reply,
  * the low-water marks are written atomically every second and on the way out (failure, SIGINT,
  * the end); a rerun skips what was answered and resends what was in flight.
