@@ -363,6 +363,9 @@ if (bin !== undefined) {
         t.match(r.stderr, /hint: the checkpoint is damaged/, `${c.name}: a hint`);
         t.same(readFileSync(f), c.bytes, `${c.name}: left as it was`);
       }
+      const nowhere = await replayCli([input, '--target', uri(h), '--checkpoint', join(dir, 'no-such-dir', 'x.ckpt')]);
+      t.equal(nowhere.code, 2, 'a checkpoint in a missing directory: exit 2');
+      t.match(nowhere.stderr, /its directory cannot be written \(ENOENT\)/, 'before anything is sent');
       t.equal(await dbsize(h), 0, 'nothing sent');
     } finally {
       await h.stop();

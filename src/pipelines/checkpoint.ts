@@ -38,9 +38,10 @@
  * compressed. A damaged file is a typed error naming it (exit 3, or 5 for a checksum mismatch).
  */
 import { Buffer } from 'node:buffer';
-import { open, readFile, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, open, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { EXIT, ToolError, UsageError } from '../errors.js';
 import { atomicWrite } from '../io/files.js';
 
@@ -393,6 +394,12 @@ export class Checkpoint {
    */
   static async open(spec: CheckpointOpen, maxListed = 100): Promise<Checkpoint> {
     const prev = await readCheckpoint(spec.file);
+    // Its directory must take the temp file and the rename: found now, not after keys were sent.
+    try {
+      await access(dirname(resolve(spec.file)), fsConstants.W_OK | fsConstants.X_OK);
+    } catch (e) {
+      throw new UsageError(`--checkpoint ${spec.file}: its directory cannot be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
     if (prev !== null) {
       const hint = `give the same inputs and options as the run that wrote it, or delete ${spec.file} to start over`;
       if (prev.inputs.length !== spec.inputs.length) {
