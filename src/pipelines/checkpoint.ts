@@ -512,6 +512,9 @@ export class Checkpoint {
         budget -= high - from;
         budget = Math.max(0, budget);
       }
+      // While sending, a write never takes back a reservation: the sender may already be past
+      // what this write would reserve, under the one the file holds now.
+      if (!this.complete && !this.stopped) high = Math.max(high, Math.min(t.reserved, t.size));
       const m = t.marks(high);
       if (this.complete) {
         m.mark = t.size;
@@ -570,8 +573,7 @@ export class Checkpoint {
         throw e;
       }
       s.inputs.forEach((x, i) => {
-        const t = this.tracks[i]!;
-        t.reserved = Math.max(t.reserved, x.high);
+        this.tracks[i]!.reserved = x.high;
       });
     });
     this.writing = p.catch(() => undefined);
