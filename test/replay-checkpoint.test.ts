@@ -33,7 +33,7 @@ import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { encodeValue, isDropped, RdbWriter, readRdbAll } from '../native-free-parser/index.js';
 import type { KeyRecord, Value } from '../native-free-parser/index.js';
-import { decodeCheckpoint, type CheckpointState } from '../src/pipelines/checkpoint.js';
+import { CheckpointError, decodeCheckpoint, DONE, encodeCheckpoint, FRESH, InputTrack, UNCERTAIN, type CheckpointState } from '../src/pipelines/checkpoint.js';
 import type { ReplayReport } from '../src/pipelines/replay.js';
 import { runCli } from './helpers/cli.js';
 import { ROOT } from './helpers/fixtures.js';
@@ -142,6 +142,67 @@ function ensureBuilt(): void {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
   }
 }
+
+t.test('the low-water mark moves only past contiguous answered entries', async (t) => {
+  const tr = new InputTrack(10_000, null);
+  const offs = [100, 200, 300, 400, 500];
+  const seqs = offs.map((o) => {
+    tr.scan = o;
+    return tr.issue(o);
+  });
+  tr.scan = 501;
+  t.same(tr.marks(600), { mark: 100, issued: 501, pending: [100, 200, 300, 400, 500], high: 600 }, 'nothing answered: the mark is the first entry');
+  tr.ack(seqs[2]!);
+  tr.ack(seqs[3]!);
+  t.same(tr.marks(600).mark, 100, 'answers out of order do not move it');
+  t.same(tr.marks(600).pending, [100, 200, 500], 'the unanswered ones are listed');
+  tr.ack(seqs[0]!);
+  t.equal(tr.marks(600).mark, 200, 'the first answered: up to the next unanswered');
+  tr.ack(seqs[1]!);
+  t.equal(tr.marks(600).mark, 500, 'two more: past the answered run');
+  tr.ack(seqs[1]!);
+  tr.ack(seqs[4]!);
+  t.same(tr.marks(600), { mark: 501, issued: 501, pending: [], high: 600 }, 'all answered (a repeated answer is ignored): the scan position');
+  // Many entries in flight: the ring grows and keeps its order.
+  const big = new InputTrack(1e9, null);
+  const s2 = Array.from({ length: 5000 }, (_, i) => big.issue(i * 10));
+  for (let i = 4999; i >= 1; i--) big.ack(s2[i]!);
+  big.scan = 50_000;
+  t.same(big.marks(0).pending, [0], 'after growing: only the first is unanswered');
+  big.ack(s2[0]!);
+  t.equal(big.marks(0).mark, 50_000, 'then none');
+
+  // A rerun: answered entries skipped, in-flight and reserved ones uncertain, the rest fresh.
+  const re = new InputTrack(10_000, { mark: 200, issued: 501, pending: [200, 500], high: 800 });
+  t.same([100, 200, 300, 500, 600, 799, 800, 9000].map((o) => re.fate(o)), [DONE, UNCERTAIN, DONE, UNCERTAIN, UNCERTAIN, UNCERTAIN, FRESH, FRESH], 'fates');
+  re.scan = 300;
+  t.same(re.marks(0), { mark: 300, issued: 501, pending: [500], high: 800 }, 'the earlier run\'s state ahead of the scan is kept');
+});
+
+t.test('checkpoint framing: round trip, every damaged byte is caught', async (t) => {
+  const state: CheckpointState = {
+    tool: 'rdbmerge replay', created: 'x', updated: 'y', runs: 1, complete: false, now: 1, options: { a: 1 },
+    inputs: [{ path: '/a.rdb', size: 1000, mtimeMs: 5, head: 7, tail: 9, mark: 10, issued: 20, pending: [15], high: 30 }],
+    totals: { restored: 1, replaced: 0, rebuilt: 0, skippedBusy: 0, skippedExpired: 0, skippedUnsupported: 0, failed: 0, busy: 0, resent: 0 },
+    failures: [], busyKeys: [],
+  };
+  const bytes = encodeCheckpoint(state);
+  t.same(decodeCheckpoint(bytes, 'f'), state, 'round trip');
+  let caught = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = Buffer.from(bytes);
+    b[i] ^= 0x20;
+    try {
+      decodeCheckpoint(b, 'f');
+    } catch (e) {
+      if (e instanceof CheckpointError) caught++;
+      else throw e;
+    }
+  }
+  t.equal(caught, bytes.length, `each of the ${bytes.length} bytes flipped: a CheckpointError`);
+  const badMark = { ...state, inputs: [{ ...state.inputs[0]!, mark: 2000 }] };
+  t.throws(() => decodeCheckpoint(encodeCheckpoint(badMark), 'f'), /a mark past the end of the input/, 'a mark past the input is refused');
+});
 
 const bin = requireRedisServer(t);
 if (bin !== undefined) {

@@ -257,7 +257,7 @@ export class InputTrack {
   issuedEnd = 0;
   /** No entry at or above this offset may be sent before a write reserves further. */
   reserved = 0;
-  /** Reservation being written (becomes `reserved` once on disk). */
+  /** The earlier run's `pending` offsets (their fate is unknown: they are sent again). */
   readonly prevPending: ReadonlySet<number>;
 
   constructor(readonly size: number, readonly prev: InputMarks | null) {
@@ -288,6 +288,7 @@ export class InputTrack {
 
   /** The target answered entry `seq` for good. */
   ack(seq: number): void {
+    if (seq < this.head || seq >= this.tail) return; // answered already: its slot may be another's now
     const n = this.offs.length;
     this.done[seq % n] = 1;
     while (this.head < this.tail && this.done[this.head % n] === 1) this.head++;
