@@ -58,6 +58,75 @@ export const cases: BenchCase[] = [
     },
   },
   {
+    name: 'replay',
+    async run(ctx) {
+      // Replay of the 1M-key file into a fresh local redis-server, and in the same run:
+      // (a) redis-cli --pipe of the RESP that `replay --resp-out` writes for the same file (the
+      //     target's own ceiling), (b) the classic loop (SCAN + pipelined PTTL/DUMP + pipelined
+      //     RESTORE) from a second server booted from the same file. Each target starts empty;
+      //     every run must leave the target with every key.
+      const { mkdtempSync, rmSync, statSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { dirname, join } = await import('node:path');
+      const { spawnSync } = await import('node:child_process');
+      const dir = mkdtempSync(join(tmpdir(), 'rdbmerge-bench-replay-'));
+      const keysOn = (port: number): number => {
+        const info = spawnSync('redis-cli', ['-p', String(port), 'INFO', 'keyspace'], { encoding: 'utf8' }).stdout;
+        return [...info.matchAll(/keys=(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+      };
+      const rows: Row[] = [];
+      try {
+        // rdbmerge replay
+        let srv = await ctx.startServer();
+        try {
+          const m = await ctx.measure(ctx.node, [ctx.bin, 'replay', ctx.file, '--target', `redis://127.0.0.1:${srv.port}`, '--json', '-q']);
+          const rep = JSON.parse(m.stdout) as { restored: number; connections: number; pipeline: number; seconds: number };
+          const n = keysOn(srv.port);
+          if (rep.restored !== ctx.keys || n !== ctx.keys) throw new Error(`replay restored ${rep.restored}, the server holds ${n}, expected ${ctx.keys}`);
+          rows.push(mk('replay into redis-server', 'rdbmerge replay', ctx.keys, ctx.size, m, `${rep.connections} connections x ${rep.pipeline}`));
+        } finally {
+          srv.stop();
+        }
+
+        // (a) the target's ceiling: redis-cli --pipe of the same commands
+        const resp = join(dir, 'replay.resp');
+        const w = await ctx.measure(ctx.node, [ctx.bin, 'replay', ctx.file, '--resp-out', resp, '--target-version', '10', '--json', '-q']);
+        rows.push(mk('replay --resp-out (write the RESP file)', 'rdbmerge replay', ctx.keys, ctx.size, w));
+        srv = await ctx.startServer();
+        try {
+          const m = await ctx.measure('sh', ['-c', `redis-cli -p ${srv.port} --pipe < '${resp}' > /dev/null`]);
+          const n = keysOn(srv.port);
+          if (n !== ctx.keys) throw new Error(`redis-cli --pipe left ${n} keys, expected ${ctx.keys}`);
+          rows.push(mk('(a) redis-cli --pipe of the --resp-out file', 'redis-cli', ctx.keys, statSync(resp).size, m));
+        } finally {
+          srv.stop();
+          rmSync(resp, { force: true });
+        }
+
+        // (b) the classic loop, server to server
+        const source = await ctx.startServer([], ctx.file);
+        srv = await ctx.startServer();
+        try {
+          const classic = join(dirname(ctx.worker), 'classic-copy.js');
+          const m = await ctx.measure(ctx.node, [classic, String(source.port), String(srv.port)]);
+          const n = keysOn(srv.port);
+          if (n !== ctx.keys) throw new Error(`the classic loop left ${n} keys, expected ${ctx.keys}`);
+          rows.push(mk('(b) classic SCAN 2500 + PTTL/DUMP + RESTORE', 'bench/classic-copy', ctx.keys, ctx.size, m));
+        } finally {
+          srv.stop();
+          source.stop();
+        }
+        const r = rows[0]!;
+        const a = rows.find((x) => x.case.startsWith('(a)'))!;
+        const b = rows.find((x) => x.case.startsWith('(b)'))!;
+        r.note = `${r.note}; ${(r.keysPerSec / a.keysPerSec * 100).toFixed(0)}% of (a), ${(r.keysPerSec / b.keysPerSec).toFixed(2)}x (b)`;
+        return rows;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  },
+  {
     name: 'parse',
     async run(ctx) {
       const m = await ctx.measure(ctx.node, [ctx.worker, 'parse', ctx.file]);

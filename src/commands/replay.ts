@@ -47,7 +47,7 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
         "LRU/LFU data as IDLETIME/FREQ on Redis 5.0+. A value longer than the server's proto-max-bulk-len " +
         'is rebuilt with plain commands. --resp-out writes the same commands for redis-cli --pipe.',
     )
-    .argument('<INPUT...>', 'RDB files or directories (their *.rdb files, in name order); order = conflict order')
+    .argument('<INPUT...>', 'RDB files, directories (their *.rdb files, in name order), or - for stdin; order = conflict order')
     .option('--target <URI>', 'the server: redis://[user[:password]@]host[:port] or rediss:// (password also from REDISCLI_AUTH)')
     .option('--cluster', 'the target is a node of a Redis Cluster: each key goes to the master owning its slot (MOVED/ASK followed); database 0 only')
     .option('--resp-out <FILE>', 'write the commands as RESP to FILE (for redis-cli --pipe) instead of sending them; needs --target-version')
@@ -60,7 +60,9 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
     .option('--connections <N>', 'connections to the target', '4')
     .option('--pipeline <DEPTH>', 'commands in flight per connection', '256')
     .option('--max-rate <KEYS_PER_S>', 'send at most this many keys a second')
-    .option('--proto-max-bulk-len <SIZE>', "the target's proto-max-bulk-len (default: CONFIG GET, else 512mb); longer values are rebuilt");
+    .option('--proto-max-bulk-len <SIZE>', "the target's proto-max-bulk-len (default: CONFIG GET, else 512mb); longer values are rebuilt")
+    .option('--check-first', 'read the whole input before sending anything (one input without --db-map/--into-db is otherwise replayed in one pass)')
+    .option('--checkpoint <FILE>', 'record progress in FILE; a rerun with the same FILE, inputs and options continues where the last run stopped');
   addOptions(cmd, SELECT_OPTIONS);
   addOptions(cmd, TLS_OPTIONS);
   cmd.addHelpText(
@@ -70,7 +72,8 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
       '  REDISCLI_AUTH=secret rdbmerge replay a.rdb b.rdb --target redis://new-host --into-db 0 --json\n' +
       '  rdbmerge replay dump.rdb --resp-out cmds.resp --target-version 10 && redis-cli --pipe < cmds.resp\n' +
       '  rdbmerge replay dumps/ --target redis://10.0.0.7:7000 --cluster --into-db 0 --on-conflict last\n' +
-      '  rdbmerge replay dump.rdb --target rediss://cache.example:6380 --tls-ca ca.pem\n',
+      '  rdbmerge replay dump.rdb --target rediss://cache.example:6380 --tls-ca ca.pem\n' +
+      '  rdbmerge replay dumps/ --target redis://new-host --checkpoint replay.ckpt   # rerun the same line after an interruption\n',
   );
   cmd.action(async (inputs: string[], _opts: unknown, self: Command) => {
     const raw = self.optsWithGlobals();
@@ -108,6 +111,10 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
         ...(pipeline !== undefined ? { pipeline } : {}),
         ...(maxRate !== undefined ? { maxRate } : {}),
         ...(protoMaxBulkLen !== undefined ? { protoMaxBulkLen } : {}),
+        ...(typeof raw['checkpoint'] === 'string' ? { checkpoint: raw['checkpoint'] } : {}),
+        nowGiven: raw['now'] !== undefined,
+        checkFirst: raw['checkFirst'] === true,
+        stdin: ctx.io.stdin,
         maxValueSize: g.maxValueSize,
         onProgress: progress.update,
         signal: ctx.signal,
@@ -143,6 +150,11 @@ export function renderReplay(r: ReplayReport): string {
   const n = (x: number): string => x.toLocaleString('en-US');
   const lines: string[] = [];
   const where = r.target ?? `${r.respOut ?? '?'} (RESP)`;
+  const cp = r.checkpoint;
+  if (cp !== null && cp.alreadyComplete) {
+    const p = cp.previous;
+    return `checkpoint ${cp.file} says this replay is complete: nothing sent\n  earlier runs: ${n(p.restored)} restored, ${n(p.replaced)} replaced, ${n(p.rebuilt)} rebuilt, ${n(p.skipped)} skipped, ${n(p.failed)} failed\n`;
+  }
   const server = r.serverVersion !== null ? `, server ${r.serverVersion}` : '';
   lines.push(`replayed ${r.inputs.length} input(s) into ${where} (RDB ${r.targetVersion}${server}) in ${r.seconds.toFixed(2)} s, ${n(r.keysPerSecond)} keys/s`);
   const restored = r.respOut !== null ? 'written as RESTORE' : 'restored';
@@ -155,6 +167,7 @@ export function renderReplay(r: ReplayReport): string {
     const c = r.cluster;
     lines.push(`  cluster: ${c.masters.length} masters (${c.masters.join(', ')}); redirections followed: ${n(c.moved)} MOVED, ${n(c.ask)} ASK, ${n(c.retried)} retried${c.refreshes > 0 ? `; slot map read again ${c.refreshes} time(s)` : ''}${c.connectionsLost > 0 ? `; ${n(c.connectionsLost)} connection(s) lost, ${n(c.resent)} unanswered command(s) sent again` : ''}`);
   }
+  if (r.rebuiltLruLfuLost > 0) lines.push(`  ${n(r.rebuiltLruLfuLost)} rebuilt key(s) start with a fresh LRU/LFU: no command sets IDLETIME/FREQ (only RESTORE does)`);
   if (r.collisionCount > 0) lines.push(`  collisions across inputs: ${n(r.collisionCount)} (policy ${r.policy})`);
   const f = r.functions;
   if (f.loaded.length + f.skipped.length + f.dropped.length + f.failed.length > 0) {
@@ -165,6 +178,11 @@ export function renderReplay(r: ReplayReport): string {
   for (const b of r.busyKeys.slice(0, 10)) lines.push(`  already on the target: db ${b.db} ${keyText(b.key)}`);
   if (r.busy > 10) lines.push(`  ... ${n(r.busy - 10)} more already on the target`);
   for (const x of f.failed) lines.push(`  function library ${x.library} failed: ${x.error}`);
+  if (cp !== null) {
+    lines.push(cp.resumed
+      ? `  checkpoint ${cp.file}: resumed; ${n(cp.skippedDone)} keys already answered skipped, ${n(cp.resent)} in flight when it stopped sent again; earlier runs restored ${n(cp.previous.restored + cp.previous.replaced + cp.previous.rebuilt)}, failed ${n(cp.previous.failed)}`
+      : `  checkpoint ${cp.file}: written`);
+  }
   lines.push(`  now ${r.nowIso}`);
   return `${lines.join('\n')}\n`;
 }

@@ -33,7 +33,15 @@
  * another database are refused before anything is sent. A rebuilt value's temporary key carries a
  * hash tag of the real key's slot, so that the final RENAME stays within one slot.
  *
- * Not yet: stdin input, checkpoints.
+ * One input without `--db-map`/`--into-db`, whose encodings the target loads as they are, skips
+ * pass 1 (src/pipelines/replay-direct.ts): no two of its records can meet, so the send starts at
+ * once and a damaged file is found while sending; `--check-first` keeps pass 1. `-` (stdin) is
+ * kept in a temporary file (src/io/spool.ts).
+ *
+ * `--checkpoint FILE` (src/pipelines/checkpoint.ts): each sent entry is tracked until its reply,
+ * the low-water marks are written atomically every second and on the way out (failure, SIGINT,
+ * the end); a rerun skips what was answered and resends what was in flight.
+ * `--checkpoint` goes with a standalone target (not `--cluster`).
  */
 import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -46,7 +54,8 @@ import type { KeyRecord, RdbError, Value } from '../../native-free-parser/index.
 import type { SharedOptions } from '../cli-options.js';
 import { ConflictError, InterruptedError, NetworkError, PartialFailureError, UsageError } from '../errors.js';
 import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
-import { atomicWrite, type AtomicFile } from '../io/files.js';
+import { atomicWrite, STDIN, type AtomicFile } from '../io/files.js';
+import { spoolStream } from '../io/spool.js';
 import { readRdbFile } from '../io/rdb-file.js';
 import { keyHash } from '../merge/key-index.js';
 import { ClusterRouter, slotOf, slotTag, type ClusterStats } from '../redis/cluster.js';
@@ -55,6 +64,8 @@ import { Pool } from '../redis/pool.js';
 import { rebuildCommands } from '../redis/rebuild.js';
 import { CommandWriter, RespError, type Arg, type Reply } from '../redis/resp.js';
 import { redactUri, type RedisUri } from '../values.js';
+import { Checkpoint, DONE, FRESH, inputIdentity, UNCERTAIN, type InputTrack } from './checkpoint.js';
+import { directInputs, finishDirectReport, isDirect, peekHeader } from './replay-direct.js';
 import {
   conflictError, indexInputs, resolveInputs, settleFunctions, settleWinners, type ConflictPolicy, type IndexedInputs,
   type InputState, type Library, type MergeProgress,
@@ -119,8 +130,37 @@ export interface ReplayOptions {
   connectTimeoutMs?: number;
   /** A connection with replies due and nothing received for this long fails. Default 120,000 ms. */
   replyTimeoutMs?: number;
+  /**
+   * `--checkpoint FILE`: record progress there and, when it exists, continue from it (it must
+   * have been written for the same inputs and options). Not with `respOut`.
+   */
+  checkpoint?: string;
+  /**
+   * `--check-first`: read every input whole before sending anything, even where one pass would
+   * do (a single input without database mapping: see src/pipelines/replay-direct.ts). Default false.
+   */
+  checkFirst?: boolean;
+  /** What `-` reads (the CLI's standard input). */
+  stdin?: AsyncIterable<Uint8Array | string>;
+  /** `--now` was given explicitly; else a rerun with a checkpoint takes the recorded `--now`. */
+  nowGiven?: boolean;
   onProgress?: (p: ReplayProgress) => void;
   signal?: AbortSignal;
+}
+
+/** What `--checkpoint` did in this run. */
+export interface ReplayCheckpointReport {
+  file: string;
+  /** An earlier run's checkpoint was found and continued. */
+  resumed: boolean;
+  /** The checkpoint already said complete: nothing was sent. */
+  alreadyComplete: boolean;
+  /** Entries skipped because an earlier run had them answered. */
+  skippedDone: number;
+  /** Entries sent again because their fate was unknown (in flight when the earlier run stopped). */
+  resent: number;
+  /** Outcome counts of the earlier runs. */
+  previous: { restored: number; replaced: number; rebuilt: number; skipped: number; failed: number; busy: number };
 }
 
 export interface KeyFailure {
@@ -154,6 +194,11 @@ export interface ReplayReport {
   replaced: number;
   /** Written with plain commands because their payload exceeds proto-max-bulk-len. */
   rebuilt: number;
+  /**
+   * Rebuilt keys whose file had an LRU idle time or LFU counter: no command sets those (only
+   * RESTORE's IDLETIME/FREQ and modules can), so these keys start as new ones.
+   */
+  rebuiltLruLfuLost: number;
   /** skippedBusy + skippedExpired + skippedUnsupported. */
   skipped: number;
   /** Existed on the target and were left alone (`--on-busykey skip`). */
@@ -180,6 +225,8 @@ export interface ReplayReport {
   cluster: ClusterStats | null;
   seconds: number;
   keysPerSecond: number;
+  /** `--checkpoint`, or null. */
+  checkpoint: ReplayCheckpointReport | null;
 }
 
 /** A replay stopped by failures or busy keys: carries the report of what was done. */
@@ -243,6 +290,11 @@ interface RestoreCtx {
   args: Arg[];
   /** Sent again after BUSYKEY (under replace). */
   again: boolean;
+  /** `--checkpoint`: the entry's input track and sequence number (-1 without a checkpoint). */
+  trk: InputTrack | null;
+  seq: number;
+  /** A second RESTORE is on its way (BUSYKEY under replace): the first reply does not settle the key. */
+  resend: boolean;
 }
 
 /** Per-rebuild state: the first error of its commands. */
@@ -256,20 +308,20 @@ function onSelect(r: Reply, run: Replayer): void {
 
 function onRestore(r: Reply, ctx: RestoreCtx): void {
   const run = ctx.run;
+  ctx.resend = false;
   if (!(r instanceof RespError)) {
     if (ctx.again) run.report.replaced++;
     else run.report.restored++;
-    return;
-  }
-  if (r.code === 'BUSYKEY' && !ctx.again) {
+  } else if (r.code === 'BUSYKEY' && !ctx.again) {
     run.busyKey(ctx);
-    return;
-  }
-  if (FATAL_CODES.has(r.code)) {
+  } else if (FATAL_CODES.has(r.code)) {
+    // Not written: a checkpoint must not count it as answered.
     run.fatalReply('RESTORE', r);
     return;
+  } else {
+    run.keyFailed(ctx.db, ctx.key, r.message);
   }
-  run.keyFailed(ctx.db, ctx.key, r.message);
+  if (ctx.trk !== null && !ctx.resend) ctx.trk.ack(ctx.seq);
 }
 
 function onExists(r: Reply, ctx: { run: Replayer; db: number; key: Uint8Array }): void {
@@ -314,6 +366,11 @@ export class Replayer {
   replaceUpfront = false;
   maxBulk = DEFAULT_BULK;
 
+  // --checkpoint: the input being sent, and whether the current entry is one whose fate an
+  // earlier run left unknown under --on-busykey error (then it goes with REPLACE: it is ours).
+  trk: InputTrack | null = null;
+  windowReplace = false;
+
   // Live mode.
   pool: Pool | null = null;
   /** Live mode into a cluster (then `pool` is null). */
@@ -344,6 +401,12 @@ export class Replayer {
     if (this.busyList.length < this.maxListed) this.busyList.push({ db, key: jsonBytes(key) });
   }
 
+  /** A key rebuilt with plain commands (its IDLETIME/FREQ cannot follow: see the report field). */
+  rebuiltOne(k: KeyRecord): void {
+    this.report.rebuilt++;
+    if (this.lruFreq && (k.idle >= 0 || k.freq >= 0)) this.report.rebuiltLruLfuLost++;
+  }
+
   /** BUSYKEY for a RESTORE sent without REPLACE. */
   busyKey(ctx: RestoreCtx): void {
     const policy = this.opts.onBusykey ?? 'error';
@@ -358,6 +421,7 @@ export class Replayer {
     // replace: again on the same connection (the key's commands stay in order there).
     ctx.again = true;
     const c = ctx.conn;
+    ctx.resend = true;
     if (this.cluster !== null) {
       // The reply may have come from another node (a redirection): route it again.
       ctx.args.push('REPLACE');
@@ -504,8 +568,12 @@ export class Replayer {
   }
 
   private restore(c: RespConnection, k: KeyRecord, args: Arg[]): void {
-    const ctx: RestoreCtx = { run: this, conn: c, db: k.db, key: k.key, args, again: false };
-    if (this.replaceUpfront) {
+    const trk = this.trk;
+    const ctx: RestoreCtx = { run: this, conn: c, db: k.db, key: k.key, args, again: false, trk, seq: trk !== null ? trk.issue(k.offset) : -1, resend: false };
+    if (this.windowReplace && !this.replaceUpfront) {
+      if (this.replaceFlag) args.push('REPLACE');
+      else this.report.bytesSent += c.send(['DEL', k.key], onIgnore, null);
+    } else if (this.replaceUpfront) {
       // EXISTS (or the DEL that stands for REPLACE before 3.0) answers first: replaced or new.
       if (this.replaceFlag) {
         this.report.bytesSent += this.send(c, k.key, ['EXISTS', k.key], onThere, ctx);
@@ -548,7 +616,7 @@ export class Replayer {
       this.keyFailed(k.db, k.key, plan.error);
       return;
     }
-    const policy = this.opts.onBusykey ?? 'error';
+    const policy = this.windowReplace ? 'replace' : this.opts.onBusykey ?? 'error';
     if (this.writer !== null) {
       this.writeCmd(k.db, ['DEL', tmp]);
       for (const cmd of plan.commands) {
@@ -559,9 +627,19 @@ export class Replayer {
       if (k.expireAt >= 0) this.writeCmd(k.db, ['PEXPIREAT', tmp, k.expireAt]);
       this.writeCmd(k.db, [policy === 'replace' ? 'RENAME' : 'RENAMENX', tmp, k.key]);
       this.writeCmd(k.db, ['DEL', tmp]);
-      rep.rebuilt++;
+      this.rebuiltOne(k);
       return this.flushFile();
     }
+    const trk = this.trk;
+    const seq = trk !== null ? trk.issue(k.offset) : -1;
+    await this.rebuildLive(k, tmp, plan.commands, policy);
+    // Reached only when the key was settled (written, skipped or failed): errors that stop the
+    // run leave it unanswered for the checkpoint.
+    if (trk !== null && this.fatal === null) trk.ack(seq);
+  }
+
+  private async rebuildLive(k: KeyRecord, tmp: string, commands: Arg[][], policy: BusyKeyPolicy): Promise<void> {
+    const rep = this.report;
     const cluster = this.cluster;
     const ctx: RebuildCtx = { error: null };
     let send: (args: readonly Arg[]) => void;
@@ -591,7 +669,7 @@ export class Replayer {
       room = () => (c.roomFor(pool.depth, pool.budget) ? undefined : c.whenBelow(pool.depth, pool.budget));
     }
     send(['DEL', tmp]);
-    for (const cmd of plan.commands) {
+    for (const cmd of commands) {
       const w = room();
       if (w !== undefined) await w;
       this.checkFatal();
@@ -614,7 +692,7 @@ export class Replayer {
       return;
     }
     if (renamed === 1) {
-      rep.rebuilt++;
+      this.rebuiltOne(k);
       return;
     }
     // The key exists.
@@ -624,7 +702,7 @@ export class Replayer {
         await call(['DEL', tmp]);
         this.keyFailed(k.db, k.key, r.message);
       } else {
-        rep.rebuilt++;
+        this.rebuiltOne(k);
       }
       return;
     }
@@ -647,11 +725,20 @@ export async function eachWinner<P extends string>(
   fn: (st: InputState, k: KeyRecord) => void | Promise<void>,
 ): Promise<void> {
   const { index, inputs, fetchKey, newSelector } = ix;
+  // One pass (replay-direct.ts): every selected key wins, the input's counts are made here, and
+  // the file's checksum is checked as it is read.
+  const direct = isDirect(ix);
   for (const st of inputs) {
     const selector = newSelector(st);
+    const rep = st.report;
+    if (direct) {
+      rep.keysRead = 0;
+      rep.keysSelected = 0;
+      rep.emptyKeysSkipped = 0;
+    }
     let keys = 0;
     let lastProgress = 0;
-    for await (const batch of readRdbFile(st.path, { maxValueSize, verifyChecksum: false })) {
+    for await (const batch of readRdbFile(st.path, { maxValueSize, verifyChecksum: direct })) {
       checkAbort(opts.signal);
       for (const r of batch) {
         if (r.kind === 'aux') {
@@ -662,13 +749,27 @@ export async function eachWinner<P extends string>(
           opts.onProgress?.({ pass, source: st.path, keys, bytes: r.size, t: Date.now() - t0 });
           continue;
         }
-        if (r.kind !== 'key') continue;
+        if (r.kind !== 'key') {
+          if (direct && r.kind === 'skipped') {
+            rep.keysRead++;
+            rep.emptyKeysSkipped++;
+          }
+          continue;
+        }
         keys++;
         const k = selector(r);
-        if (k === null) continue;
-        let win = index.isWinnerSync(k.db, keyHash(k.db, k.key), st.index, r.offset);
-        if (typeof win === 'number') win = await index.isWinner(k.db, k.key, st.index, r.offset, fetchKey);
-        if (!win) continue;
+        if (direct) {
+          // The aux fields (ctime) come before the first key: the shift is known from here on,
+          // and send() shifts hash-field TTLs by it.
+          if (rep.keysRead++ === 0) finishDirectReport(st, selector);
+          if (k === null) continue;
+          rep.keysSelected++;
+        } else {
+          if (k === null) continue;
+          let win = index.isWinnerSync(k.db, keyHash(k.db, k.key), st.index, r.offset);
+          if (typeof win === 'number') win = await index.isWinner(k.db, k.key, st.index, r.offset, fetchKey);
+          if (!win) continue;
+        }
         const p = fn(st, k);
         if (p !== undefined) await p;
         if (keys - lastProgress >= PROGRESS_EVERY && opts.onProgress) {
@@ -677,6 +778,7 @@ export async function eachWinner<P extends string>(
         }
       }
     }
+    if (direct) finishDirectReport(st, selector);
   }
 }
 
@@ -691,8 +793,36 @@ export async function eachWinner<P extends string>(
  *   version cannot hold a value and `dropUnsupported` is off); InterruptedError
  */
 export async function replay(inputArgs: readonly string[], opts: ReplayOptions): Promise<ReplayReport> {
+  if (!inputArgs.includes(STDIN)) return replayFiles(inputArgs, opts);
+  // `-`: standard input, kept in a temporary file for the passes (CLI.md: replay reads stdin).
+  if (opts.stdin === undefined) throw new UsageError('input - (stdin) is not available here');
+  if (inputArgs.filter((a) => a === STDIN).length > 1) throw new UsageError('stdin (-) can be read only once');
+  const sp = await spoolStream(opts.stdin, opts.signal);
+  const named = (e: unknown): unknown => {
+    if (isRdbError(e) && e.source === sp.path) e.setSource('stdin');
+    return e;
+  };
+  try {
+    const sel = opts.select;
+    const report = await replayFiles(inputArgs.map((a) => (a === STDIN ? sp.path : a)), {
+      ...opts,
+      select: { ...sel, snapshotTimes: sel.snapshotTimes.map((x) => (x.input === STDIN ? { ...x, input: sp.path } : x)) },
+      stdinPath: sp.path,
+    });
+    for (const i of report.inputs) if (i.file === sp.path) i.file = STDIN;
+    return report;
+  } catch (e) {
+    const carried = (e as Partial<ReportCarrier>).report;
+    if (carried !== undefined) for (const i of carried.inputs) if (i.file === sp.path) i.file = STDIN;
+    throw named(e);
+  } finally {
+    await sp.remove();
+  }
+}
+
+async function replayFiles(inputArgs: readonly string[], opts: ReplayOptions & { stdinPath?: string }): Promise<ReplayReport> {
   const t0 = Date.now();
-  const sel = opts.select;
+  let sel = opts.select;
   const policy = opts.onConflict ?? 'error';
   const busyPolicy = opts.onBusykey ?? 'error';
   const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
@@ -716,8 +846,21 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
   if (opts.cluster === true) {
     if (opts.target === undefined) throw new UsageError('--cluster goes with --target (a node of the cluster)');
     if (sel.intoDb !== undefined && sel.intoDb !== 0) throw new UsageError(`--into-db ${sel.intoDb}: a cluster has only database 0`, 'use --into-db 0');
+    if (opts.checkpoint !== undefined) throw new UsageError('--checkpoint goes with a standalone target, not --cluster', 'replay into the cluster without --checkpoint (a rerun with --on-busykey replace is idempotent)');
   }
   const paths = await resolveInputs('replay', inputArgs, sel);
+  let cp: Checkpoint | null = null;
+  if (opts.checkpoint !== undefined) {
+    if (opts.respOut !== undefined) throw new UsageError('--checkpoint goes with --target: a --resp-out file is written whole or not at all');
+    cp = await Checkpoint.open({
+      file: opts.checkpoint,
+      inputs: await Promise.all(paths.map((p) => inputIdentity(p, p === opts.stdinPath ? STDIN : p))),
+      options: checkpointOptions(opts, sel, policy, busyPolicy),
+      now: sel.now,
+      nowGiven: opts.nowGiven === true,
+    }, opts.maxListed ?? 100);
+    sel = { ...sel, now: cp.now };
+  }
 
   const report: ReplayReport = {
     command: 'replay',
@@ -738,6 +881,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     restored: 0,
     replaced: 0,
     rebuilt: 0,
+    rebuiltLruLfuLost: 0,
     skipped: 0,
     skippedBusy: 0,
     skippedExpired: 0,
@@ -754,13 +898,35 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     cluster: null,
     seconds: 0,
     keysPerSecond: 0,
+    checkpoint: null,
   };
   const run = new Replayer(opts, report);
+  if (cp !== null) {
+    const p = cp.previous;
+    report.checkpoint = {
+      file: opts.checkpoint!, resumed: cp.prev !== null, alreadyComplete: cp.alreadyComplete, skippedDone: 0, resent: 0,
+      previous: {
+        restored: p.restored, replaced: p.replaced, rebuilt: p.rebuilt, skipped: p.skippedBusy + p.skippedExpired + p.skippedUnsupported, failed: p.failed, busy: p.busy,
+      },
+    };
+    if (cp.alreadyComplete) {
+      // An earlier run finished: nothing to send (the target is not even contacted).
+      finish(report, t0);
+      return report;
+    }
+    const c = cp;
+    c.countsFrom(() => ({
+      restored: report.restored, replaced: report.replaced, rebuilt: report.rebuilt, skippedBusy: report.skippedBusy,
+      skippedExpired: report.skippedExpired, skippedUnsupported: report.skippedUnsupported, failed: report.failed,
+      busy: report.busy, resent: c.resent, failures: report.failures, busyKeys: run.busyList,
+    }));
+  }
 
   // ---- the target first: a wrong password should not wait for the index pass --------------
   let control: RespConnection | null = null;
   let info: ServerInfo | null = null;
   let ix: IndexedInputs | null = null;
+  let sending = false;
   try {
     const tls = opts.target?.tls === true ? await readTlsFiles(opts.tls) : undefined;
     const connOpts = {
@@ -817,7 +983,13 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
       }
       return false; // an observer only: every winner stays in the index
     };
-    ix = await indexInputs(paths, {
+    // One input without database mapping, loadable as it is: one pass (src/pipelines/replay-direct.ts).
+    // (Not into a cluster: its database check needs the whole input read before anything is sent.)
+    const head = paths.length === 1 && opts.checkFirst !== true && opts.cluster !== true && sel.dbMap === undefined && sel.intoDb === undefined
+      ? await peekHeader(paths[0]!) : null;
+    if (head !== null && head.magic === 'REDIS' && head.version <= run.version) {
+      ix = await directInputs(paths[0]!, sel, maxValueSize);
+    } else ix = await indexInputs(paths, {
       select: sel,
       onConflict: policy,
       maxValueSize,
@@ -898,7 +1070,10 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
       ? run.cluster.masters().map((n) => n.pool!.conns[0]!)
       : run.pool !== null ? [run.pool.conns[0]!] : [];
     const live = heads.length > 0;
-    if (live && busyPolicy !== 'replace') {
+    // A rerun under `error`: libraries on the target are the first run's own (its check ran
+    // before anything was written); they are loaded again with REPLACE.
+    const libsAgain = cp?.prev != null && busyPolicy === 'error';
+    if (live && busyPolicy !== 'replace' && !libsAgain) {
       for (const l of libs) {
         let there = false;
         for (const c of heads) there ||= await libraryExists(c, l.library);
@@ -920,15 +1095,18 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
           occupied ||= (ks.get(0) ?? 0) > 0;
         }
       } else {
-        occupied = [...dbs].some((d) => (info!.keyspace.get(d) ?? 0) > 0);
+        // One pass: the databases written are not known yet; any key on the target counts.
+        occupied = isDirect(ix) ? [...info!.keyspace.values()].some((n) => n > 0) : [...dbs].some((d) => (info!.keyspace.get(d) ?? 0) > 0);
       }
       const strategy = opts.replaceStrategy ?? 'auto';
       run.replaceUpfront = busyPolicy === 'replace' && (strategy === 'upfront' || (strategy === 'auto' && occupied));
     }
     if (live && busyPolicy === 'error') {
       if (occupied) {
-        await eachWinner(ix, maxValueSize, 'check', t0, opts, (_st, k) => {
+        await eachWinner(ix, maxValueSize, 'check', t0, opts, (st, k) => {
           run.checkFatal();
+          // On a rerun only the entries no earlier run sent can find a key that is not ours.
+          if (cp !== null && cp.tracks[st.index]!.fate(k.offset) !== FRESH) return undefined;
           return run.exists(k);
         });
         await run.idle();
@@ -949,7 +1127,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
 
     // ---- functions ---------------------------------------------------------------------------
     for (const l of libs) {
-      const args: Arg[] = busyPolicy === 'replace' ? ['FUNCTION', 'LOAD', 'REPLACE', l.code] : ['FUNCTION', 'LOAD', l.code];
+      const args: Arg[] = busyPolicy === 'replace' || libsAgain ? ['FUNCTION', 'LOAD', 'REPLACE', l.code] : ['FUNCTION', 'LOAD', l.code];
       if (run.writer !== null) {
         run.writeCmd(0, args);
         report.functions.loaded.push(l.library);
@@ -985,14 +1163,37 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
         await delay(wait);
       }
     };
-    await eachWinner(ix, maxValueSize, 'send', t0, opts, (st, k) => {
+    const send = (st: InputState, k: KeyRecord): void | Promise<void> => {
       run.checkFatal();
       if (rate !== undefined) return pace().then(() => run.key(st, k));
       return run.key(st, k);
+    };
+    if (cp !== null) {
+      // The first write checks the file can be written and reserves the first stretch. Before
+      // it, nothing was sent: a run stopped earlier (busy keys, a bad input) leaves the
+      // checkpoint as it was.
+      sending = true;
+      await cp.save();
+      cp.start();
+    }
+    await eachWinner(ix, maxValueSize, 'send', t0, opts, cp === null ? send : (st, k) => {
+      const c = cp!;
+      const fate = c.at(st.index, k.offset);
+      if (fate === DONE) return undefined;
+      run.trk = c.tracks[st.index]!;
+      run.windowReplace = fate === UNCERTAIN && busyPolicy === 'error';
+      const wait = c.room(st.index, k.offset);
+      if (wait !== undefined) return wait.then(() => send(st, k));
+      return send(st, k);
     });
     if (live) {
       await run.idle();
       run.checkFatal();
+      if (cp !== null) {
+        cp.stop();
+        cp.markComplete();
+        await cp.save();
+      }
     } else {
       await run.drainFile();
       checkAbort(opts.signal);
@@ -1001,6 +1202,12 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
     fillInputs();
     report.busyKeys = run.busyList;
     finish(report, t0);
+    let prevBad = 0;
+    if (cp !== null) {
+      report.checkpoint!.skippedDone = cp.skippedDone;
+      report.checkpoint!.resent = cp.resent;
+      prevBad = cp.previous.failed;
+    }
 
     if (report.busy > 0) {
       const list = run.busyList.slice(0, 20).map((b) => `db ${b.db} ${typeof b.key === 'string' ? JSON.stringify(b.key) : `b64:${b.key.b64}`}`);
@@ -1010,7 +1217,7 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
         'something else writes to the target: stop it, or choose --on-busykey skip or replace',
       );
     }
-    const bad = report.failed + report.functions.failed.length;
+    const bad = report.failed + report.functions.failed.length + prevBad;
     if (bad > 0) {
       const written = report.restored + report.replaced + report.rebuilt + report.functions.loaded.length;
       const first: KeyFailure | { library: string; error: string } | undefined = report.failures.length > 0 ? report.failures[0] : report.functions.failed[0];
@@ -1019,7 +1226,15 @@ export async function replay(inputArgs: readonly string[], opts: ReplayOptions):
       throw new ReplayPartialFailure(msg, report, '--json prints every failure (up to the first 100)');
     }
     return report;
+  } catch (e) {
+    if (cp !== null && report.checkpoint !== null) {
+      report.checkpoint.skippedDone = cp.skippedDone;
+      report.checkpoint.resent = cp.resent;
+    }
+    if (cp !== null && sending && run.pool !== null) await flushCheckpoint(cp, run.pool);
+    throw e;
   } finally {
+    cp?.stop();
     control?.close();
     run.pool?.close();
     run.cluster?.close();
@@ -1078,7 +1293,17 @@ function copiedPayload(type: number, payload: Uint8Array, version: number): Uint
   crc.update(t);
   crc.update(payload);
   crc.update(footer, 0, 2);
-  footer.set(crc.digestBytes(), 2);
+  // The CRC little-endian into the footer, without digestBytes()'s array per key.
+  const lo = crc.lo;
+  const hi = crc.hi;
+  footer[2] = lo;
+  footer[3] = lo >>> 8;
+  footer[4] = lo >>> 16;
+  footer[5] = lo >>> 24;
+  footer[6] = hi;
+  footer[7] = hi >>> 8;
+  footer[8] = hi >>> 16;
+  footer[9] = hi >>> 24;
   return [t, payload, footer];
 }
 
@@ -1099,6 +1324,43 @@ export function unsupportedAt(rec: KeyRecord, version: number, valkey: boolean):
     if (e instanceof UnsupportedError) return e;
     throw e;
   }
+}
+
+/**
+ * The run stops (failure, SIGINT): replies still on their way get a moment to arrive, so fewer
+ * entries are left uncertain, then the checkpoint is written. A checkpoint that cannot be written
+ * then does not hide the error that stopped the run.
+ */
+async function flushCheckpoint(cp: Checkpoint, pool: Pool): Promise<void> {
+  cp.sendingStopped();
+  const live = pool.conns.filter((c) => c.failure === null && c.inflight > 0);
+  if (live.length > 0) {
+    for (const c of live) c.flush();
+    const grace = delay(1000, undefined, { ref: false });
+    await Promise.race([Promise.allSettled(live.map((c) => c.idle())), grace]);
+  }
+  await cp.save().catch(() => undefined);
+}
+
+/** The options a checkpoint must be continued with (no password: the URI is redacted). */
+function checkpointOptions(opts: ReplayOptions, sel: SharedOptions, policy: ConflictPolicy, busy: BusyKeyPolicy): Record<string, unknown> {
+  const t = opts.target;
+  return {
+    target: t === undefined ? null : `${t.tls ? 'rediss' : 'redis'}://${t.username !== undefined ? `${t.username}@` : ''}${t.host}:${t.port}`,
+    db: sel.db ?? null,
+    type: sel.type ?? null,
+    match: sel.match ?? null,
+    dbMap: sel.dbMap === undefined ? null : [...sel.dbMap.entries()].sort((a, b) => a[0] - b[0]),
+    intoDb: sel.intoDb ?? null,
+    expireOffset: sel.expireOffset,
+    rebaseExpiry: sel.rebaseExpiry,
+    snapshotTimes: sel.snapshotTimes,
+    dropExpired: sel.dropExpired,
+    onConflict: policy,
+    onBusykey: busy,
+    targetVersion: opts.targetVersion ?? null,
+    dropUnsupported: opts.dropUnsupported === true,
+  };
 }
 
 function finish(report: ReplayReport, t0: number): void {

@@ -89,7 +89,7 @@ export async function replayStreams(opts: StreamReplayOptions): Promise<StreamRe
     connections: nConn, pipeline: depth, inputs: [], collisionCount: 0, keys: 0, restored: 0, replaced: 0, rebuilt: 0,
     skipped: 0, skippedBusy: 0, skippedExpired: 0, skippedUnsupported: 0, failed: 0, failures: [], busy: 0, busyKeys: [],
     copied: 0, converted: 0, fieldTtlsDropped: 0, functions: { loaded: [], skipped: [], dropped: [], failed: [] },
-    bytesSent: 0, seconds: 0, keysPerSecond: 0, cluster: null, streamed: [],
+    bytesSent: 0, seconds: 0, keysPerSecond: 0, cluster: null, rebuiltLruLfuLost: 0, checkpoint: null, streamed: [],
   };
   const run = new Replayer({ select: sel, target: opts.target, onBusykey: opts.onBusykey ?? 'error', ...(opts.dropUnsupported === true ? { dropUnsupported: true } : {}) }, report);
   const conns: RespConnection[] = [];

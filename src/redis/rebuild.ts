@@ -7,6 +7,12 @@
  *
  * Each argument must itself fit under `proto-max-bulk-len`: a single string, element, member,
  * field or value longer than that cannot reach the server by any command, and the plan says so.
+ *
+ * What cannot follow: the key's LRU idle time and LFU counter. Redis sets them only when it loads
+ * an object (RDB load, RESTORE ... IDLETIME/FREQ) or for a module (RM_SetLRU / RM_SetLFU);
+ * OBJECT FREQ / IDLETIME only read them, and every command that builds the value touches the key.
+ * A DUMP of the rebuilt key could carry them, but restoring it is exactly the bulk the server
+ * refuses. So a rebuilt key starts as a new key would; replay counts these (rebuiltLruLfuLost).
  */
 import { formatDoubleShortest, streamIdToString } from '../../native-free-parser/index.js';
 import type { StreamId, Value } from '../../native-free-parser/index.js';

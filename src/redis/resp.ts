@@ -123,28 +123,32 @@ export class CommandWriter {
   private arg(a: Arg): void {
     if (typeof a === 'number') {
       if (Number.isSafeInteger(a) && a >= 0) {
-        // The usual case (TTLs, counts, databases): digits straight into the buffer.
+        // The usual case (TTLs, counts, databases): `$W\r\n` then the digits, straight into
+        // the buffer; W (at most 16) is counted first, so nothing moves afterwards.
         this.ensure(48);
         const b = this.buf;
-        b[this.len++] = 0x24;
-        const at = this.len;
-        this.len += 4; // room for the length, moved below once the digits are known
-        const start = this.len;
-        this.digits(a);
-        const w = this.len - start;
-        // `$W\r\n` needs 1..2 digits of W (W <= 16): move the digits right after it.
-        const hdr = w < 10 ? 3 : 4;
-        b.copyWithin(at + hdr, start, this.len);
-        if (w < 10) b[at] = 0x30 + w;
+        let w = 1;
+        for (let x = a; x >= 10; x = Math.floor(x / 10)) w++;
+        let j = this.len;
+        b[j++] = 0x24;
+        if (w < 10) b[j++] = 0x30 + w;
         else {
-          b[at] = 0x31;
-          b[at + 1] = 0x30 + (w - 10);
+          b[j++] = 0x31;
+          b[j++] = 0x30 + (w - 10);
         }
-        b[at + hdr - 2] = 0x0d;
-        b[at + hdr - 1] = 0x0a;
-        this.len = at + hdr + w;
-        b[this.len++] = 0x0d;
-        b[this.len++] = 0x0a;
+        b[j++] = 0x0d;
+        b[j++] = 0x0a;
+        let i = j + w;
+        for (let x = a; ; ) {
+          const q = Math.floor(x / 10);
+          b[--i] = 0x30 + (x - q * 10);
+          if (q === 0) break;
+          x = q;
+        }
+        j += w;
+        b[j++] = 0x0d;
+        b[j++] = 0x0a;
+        this.len = j;
         return;
       }
       a = String(a);
@@ -177,6 +181,15 @@ export class CommandWriter {
   /** Raw bytes: copied when short, passed by reference when long. */
   private bytes(a: Uint8Array): void {
     const n = a.length;
+    if (n <= 32) {
+      // A type byte, a DUMP footer, most keys: a loop costs less than TypedArray#set's call.
+      this.ensure(n);
+      const b = this.buf;
+      let j = this.len;
+      for (let i = 0; i < n; i++) b[j++] = a[i]!;
+      this.len = j;
+      return;
+    }
     if (n >= NO_COPY_MIN) {
       this.seal();
       this.parts.push(a);

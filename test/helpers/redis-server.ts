@@ -37,6 +37,8 @@ export interface StartRedisOptions {
    * 10000 free as well, for its cluster bus.
    */
   pickPort?: () => Promise<number>;
+  /** This port instead of a free one (a server restarted where it was); no retry if it is taken. */
+  port?: number;
   /**
    * TLS only: the server listens on its port with TLS (`--port 0 --tls-port PORT`), and the
    * readiness checks connect over TLS with these files (client certificate when the server asks).
@@ -256,6 +258,7 @@ function tail(text: string, lines = LOG_TAIL_LINES): string {
  */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHandle> {
   const bin = opts.bin ?? findOnPath('redis-server') ?? '/usr/bin/redis-server';
+  if (opts.port !== undefined) return startOnce(bin, opts.port, opts);
   let last: RedisStartError | undefined;
   // A port found free can be taken before redis binds it; then try another.
   for (let attempt = 0; attempt < 5; attempt++) {
