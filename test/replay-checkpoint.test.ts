@@ -179,6 +179,17 @@ t.test('the low-water mark moves only past contiguous answered entries', async (
   t.same(re.marks(0), { mark: 300, issued: 501, pending: [500], high: 800 }, 'the earlier run\'s state ahead of the scan is kept');
 });
 
+t.test('--checkpoint with --cluster is a usage error before any connection', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rdbmerge-ckpt-cluster-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ckpt = join(dir, 'c.ckpt');
+  // Port 1: nothing listens there; a usage error must come first (exit 2, not 8).
+  const r = await runCli(['replay', join(ROOT, 'fixtures', 'rdb', 'redis-7.0.15-types.rdb'), '--target', 'redis://127.0.0.1:1', '--cluster', '--into-db', '0', '--checkpoint', ckpt]);
+  t.equal(r.code, 2, `exit 2: ${r.stderr.split('\n')[0]}`);
+  t.match(r.stderr, /--checkpoint goes with a standalone target/);
+  t.notOk(existsSync(ckpt), 'no checkpoint written');
+});
+
 t.test('checkpoint framing: round trip, every damaged byte is caught', async (t) => {
   const state: CheckpointState = {
     tool: 'rdbmerge replay', created: 'x', updated: 'y', runs: 1, complete: false, now: 1, options: { a: 1 },

@@ -161,6 +161,8 @@ export class RespConnection {
   private qLen = 0;
   private flushScheduled = false;
   private waiters: Waiter[] = [];
+  /** The reject functions of `call()`s not answered yet. */
+  private readonly calls = new Set<(e: Error) => void>();
   private closing = false;
 
   private constructor(private readonly socket: Socket, readonly name: string, replyTimeoutMs: number, tls: boolean) {
@@ -258,10 +260,11 @@ export class RespConnection {
         reject(this.failure);
         return;
       }
-      const w: Waiter = { resolve: () => undefined, reject, count: Infinity, bytes: Infinity };
-      this.waiters.push(w);
+      // Rejected by a failure through `calls` (a Set: thousands of calls in flight cost O(1)
+      // each, and the replies' wake() never walks them).
+      this.calls.add(reject);
       this.send(args, CALL_HANDLER, { resolve: (r: Reply) => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
+        this.calls.delete(reject);
         resolve(r);
       } });
     });
@@ -403,6 +406,9 @@ export class RespConnection {
     const ws = this.waiters;
     this.waiters = [];
     for (const w of ws) w.reject(e);
+    const cs = [...this.calls];
+    this.calls.clear();
+    for (const reject of cs) reject(e);
   }
 }
 
