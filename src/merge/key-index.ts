@@ -291,3 +291,37 @@ function moved16(from: Uint16Array, to: Uint32Array, cap: number): Uint16Array {
   return out;
 }
 
+
+/**
+ * A set of slots of one KeyIndex, a bit each: the winners a pass has met (verify, diff). The
+ * index must not grow while the set is in use (slots move when it does).
+ */
+export class SlotSet {
+  private readonly bits: Uint32Array;
+
+  constructor(capacity: number) {
+    this.bits = new Uint32Array(Math.ceil(capacity / 32));
+  }
+
+  has(slot: number): boolean {
+    return (this.bits[slot >>> 5]! & (1 << (slot & 31))) !== 0;
+  }
+
+  add(slot: number): void {
+    this.bits[slot >>> 5] = this.bits[slot >>> 5]! | (1 << (slot & 31));
+  }
+
+  /** The occupied slots of `index` not in the set, in slot order. */
+  missing(index: KeyIndex): Uint32Array {
+    let n = 0;
+    index.forEach((s) => {
+      if (!this.has(s)) n++;
+    });
+    const out = new Uint32Array(n);
+    let i = 0;
+    index.forEach((s) => {
+      if (!this.has(s)) out[i++] = s;
+    });
+    return out;
+  }
+}

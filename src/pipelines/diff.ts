@@ -28,7 +28,7 @@ import { jsonBytes, keyJson, type JsonBytes } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
 import { expandInputs, snapshotTimeFromDisk } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
-import { bytesEqual, keyHash } from '../merge/key-index.js';
+import { bytesEqual, keyHash, SlotSet } from '../merge/key-index.js';
 import { indexInputs, type IndexedInputs, type InputReport, type MergeProgress } from './merge.js';
 import { createSelector, snapshotTimeOption, unmatchedSnapshotTimes } from './select.js';
 import { compareKeyJson, expectedValue, type VerifyField } from './verify.js';
@@ -187,7 +187,7 @@ export async function diff(a: string | readonly string[], b: string | readonly s
       return opts.onDifference?.(d);
     };
     // The index no longer grows: slots are stable, so a bit per slot records "seen in B".
-    const seen = new Uint32Array(Math.ceil(index.capacity / 32));
+    const seen = new SlotSet(index.capacity);
     const codeB: Uint8Array[] = [];
     const inputsB: DiffInput[] = [];
 
@@ -260,11 +260,10 @@ export async function diff(a: string | readonly string[], b: string | readonly s
             c.onlyB++;
             p = note({ kind: 'onlyB', db: k.db, key: jsonBytes(k.key), fileB: file });
           } else {
-            const bit = 1 << (slot & 31);
-            if ((seen[slot >>> 5]! & bit) !== 0) {
+            if (seen.has(slot)) {
               c.duplicatesB++; // compared once, at its first record
             } else {
-              seen[slot >>> 5] = seen[slot >>> 5]! | bit;
+              seen.add(slot);
               c.inBoth++;
               const st = inputs[index.inputOf(slot)]!;
               const sa = st.report.expiryShift;
@@ -324,15 +323,7 @@ export async function diff(a: string | readonly string[], b: string | readonly s
     }
 
     // ---- keys of A never seen in B ----------------------------------------------------------
-    let unseenCount = 0;
-    index.forEach((s) => {
-      if ((seen[s >>> 5]! & (1 << (s & 31))) === 0) unseenCount++;
-    });
-    const unseen = new Uint32Array(unseenCount);
-    let u = 0;
-    index.forEach((s) => {
-      if ((seen[s >>> 5]! & (1 << (s & 31))) === 0) unseen[u++] = s;
-    });
+    const unseen = seen.missing(index);
     // In file order, so the list reads like the inputs.
     unseen.sort((x, y) => index.inputOf(x) - index.inputOf(y) || index.offset(x) - index.offset(y));
     for (const s of unseen) {

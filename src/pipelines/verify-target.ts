@@ -25,7 +25,7 @@ import type { SharedOptions } from '../cli-options.js';
 import { InterruptedError, NetworkError, UsageError } from '../errors.js';
 import { jsonBytes, keyJson } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
-import { bytesEqual, keyHash } from '../merge/key-index.js';
+import { bytesEqual, keyHash, SlotSet } from '../merge/key-index.js';
 import { ClusterRouter, slotOf as keySlotOf } from '../redis/cluster.js';
 import { openClient, readTlsFiles, serverInfo, type RespConnection, type TlsFiles } from '../redis/connection.js';
 import { Pool } from '../redis/pool.js';
@@ -160,7 +160,7 @@ class Checker {
   /** Winners found on the target, per database (--exact scans only where the target holds more). */
   readonly presentPerDb = new Map<number, number>();
   /** A bit per index slot: this winner was found on the target. */
-  found: Uint32Array = new Uint32Array(0);
+  found = new SlotSet(0);
 
   constructor(
     readonly version: number,
@@ -209,7 +209,7 @@ class Checker {
     }
     this.counts.checked++;
     this.presentPerDb.set(k.db, (this.presentPerDb.get(k.db) ?? 0) + 1);
-    if (ctx.slot >= 0) this.found[ctx.slot >>> 5] = this.found[ctx.slot >>> 5]! | (1 << (ctx.slot & 31));
+    if (ctx.slot >= 0) this.found.add(ctx.slot);
     if (want === null) {
       this.counts.extra++;
       this.note({ kind: 'extra', db: k.db, key: jsonBytes(k.key), from: ctx.from });
@@ -316,7 +316,7 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
     if (policy === 'error' && (ix.collisionCount > 0 || fn.conflicts.length > 0)) throw conflictError(ix, fn.conflicts, 'replay refuses these inputs under --on-conflict error');
     settleWinners(ix, policy === 'last' ? 'last' : 'first');
     if (opts.cluster === true) onlyDbZero(ix);
-    run.found = new Uint32Array(Math.ceil(ix.index.capacity / 32));
+    run.found = new SlotSet(ix.index.capacity);
 
     // The first connection sat idle through the index pass: a server `timeout` may have closed it.
     if (conns[0]!.failure !== null) {
@@ -411,7 +411,7 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
               // A winner found on the target with this hash: taken as this key (checked below).
               let found = false;
               for (let sl = ixr.index.candidate(db, h); sl >= 0 && !found; sl = ixr.index.candidate(db, h, sl)) {
-                found = (run.found[sl >>> 5]! & (1 << (sl & 31))) !== 0;
+                found = run.found.has(sl);
               }
               if (found) continue;
             }

@@ -25,7 +25,7 @@ import { diffJson } from '../format/compare.js';
 import { jsonBytes, keyJson, type JsonBytes } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
 import { readRdbFile } from '../io/rdb-file.js';
-import { bytesEqual, keyHash } from '../merge/key-index.js';
+import { bytesEqual, keyHash, SlotSet } from '../merge/key-index.js';
 import {
   conflictError, indexInputs, resolveInputs, settleFunctions, settleWinners, type ConflictPolicy, type IndexedInputs,
   type InputReport, type MergeProgress,
@@ -266,7 +266,7 @@ export async function verifyAgainst(inputArgs: readonly string[], opts: VerifyOp
       if (differences.length < limit) differences.push(d);
     };
     // The index no longer grows: slots are stable, so a bit per slot records "seen in FILE".
-    const seen = new Uint32Array(Math.ceil(index.capacity / 32));
+    const seen = new SlotSet(index.capacity);
     const foundCode: Uint8Array[] = [];
     let version = opts.targetVersion ?? -1;
 
@@ -311,13 +311,12 @@ export async function verifyAgainst(inputArgs: readonly string[], opts: VerifyOp
             note({ kind: 'extra', db: r.db, key: jsonBytes(r.key), file });
             continue;
           }
-          const bit = 1 << (slot & 31);
-          if ((seen[slot >>> 5]! & bit) !== 0) {
+          if (seen.has(slot)) {
             counts.duplicates++;
             note({ kind: 'duplicate', db: r.db, key: jsonBytes(r.key), file });
             continue;
           }
-          seen[slot >>> 5] = seen[slot >>> 5]! | bit;
+          seen.add(slot);
           const st = inputs[index.inputOf(slot)]!;
           const want = expectedOf(winner, r.db, st.report.expiryShift, st.magic === 'VALKEY', version, dropUnsupported);
           const v = decodeValue(r.type, r.payload, { offset: r.valueOffset, valkey: fileValkey });
@@ -345,15 +344,7 @@ export async function verifyAgainst(inputArgs: readonly string[], opts: VerifyOp
     if (version < 0) version = 12;
 
     // ---- winners never seen ---------------------------------------------------------------
-    let unseenCount = 0;
-    index.forEach((s) => {
-      if ((seen[s >>> 5]! & (1 << (s & 31))) === 0) unseenCount++;
-    });
-    const unseen = new Uint32Array(unseenCount);
-    let u = 0;
-    index.forEach((s) => {
-      if ((seen[s >>> 5]! & (1 << (s & 31))) === 0) unseen[u++] = s;
-    });
+    const unseen = seen.missing(index);
     for (const s of unseen) {
       checkAbort(opts.signal);
       const st = inputs[index.inputOf(s)]!;
