@@ -21,16 +21,12 @@
  * compare it with `maxmemory` (plus what a live target already uses), list values over
  * proto-max-bulk-len, and databases at or beyond the target's `databases`.
  */
-import {
-  decodeValue, encodeValue, isDropped, isRdbError, payloadForTarget, rdb as C, rdbVersionForServer, targetLoadsType,
-  UnsupportedError,
-} from '../../native-free-parser/index.js';
-import type { KeyRecord, RdbError, Value, WriteOutcome } from '../../native-free-parser/index.js';
+import { isRdbError, UnsupportedError } from '../../native-free-parser/index.js';
+import type { KeyRecord, RdbError, WriteOutcome } from '../../native-free-parser/index.js';
 import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
-import { EXIT, InterruptedError, NetworkError, UsageError } from '../errors.js';
+import { EXIT, InterruptedError, UsageError } from '../errors.js';
 import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
 import { openClient, serverInfo, type RespConnection } from '../redis/connection.js';
-import { rebuildCommands } from '../redis/rebuild.js';
 import { RespError, type Reply } from '../redis/resp.js';
 import { keyMemory, memoryModel, type EncodingConfig } from '../report/memory.js';
 import { redactUri, type RedisUri } from '../values.js';
@@ -38,7 +34,9 @@ import {
   conflictError, indexInputs, merge, MergeConflictError, resolveInputs, settleFunctions, settleWinners, type CollisionEntry,
   type ConflictPolicy, type FunctionConflict, type InputReport, type MergeProgress, type MergeReport,
 } from './merge.js';
-import { eachWinner, libraryExists, unsupportedAt, type BusyKeyPolicy } from './replay.js';
+import {
+  eachWinner, libraryExists, rebuildPlan, restoreVersion, shiftedRecord, targetPayload, unsupportedAt, type BusyKeyPolicy,
+} from './replay.js';
 
 export interface PlanProgress {
   pass: 'index' | 'write' | 'check' | 'send';
@@ -484,14 +482,7 @@ async function planReplay(inputArgs: readonly string[], opts: Resolved, target: 
     const info = await serverInfo(c);
     report.serverVersion = info.version;
     if (info.mode === 'cluster') throw new UsageError(`${name} is a cluster node: replay into a cluster is not supported yet`);
-    const serverRdb = rdbVersionForServer(info.version, info.valkey);
-    if (serverRdb === undefined) throw new NetworkError(`${name}: cannot tell the server version from INFO (${JSON.stringify(info.version)})`, 'give --target-version');
-    const loads = serverRdb >= 80 ? 11 : Math.min(serverRdb, 12);
-    if (opts.targetVersion !== undefined && opts.targetVersion > loads) {
-      throw new UsageError(`--target-version ${opts.targetVersion}: ${name} runs ${info.valkey ? 'valkey' : 'redis'} ${info.version}, which restores payloads up to RDB ${loads}`);
-    }
-    if (loads < 6) throw new UsageError(`${name} runs redis ${info.version}: RESTORE needs Redis 2.6 or later`);
-    const version = opts.targetVersion ?? loads;
+    const version = restoreVersion(target, info, opts.targetVersion);
     report.targetVersion = version;
     if (opts.protoMaxBulkLen === undefined && info.protoMaxBulkLen !== undefined) {
       limits.bulk = info.protoMaxBulkLen;
@@ -623,44 +614,37 @@ async function planReplay(inputArgs: readonly string[], opts: Resolved, target: 
         report.expiries.expiredBeforeSend++;
         return;
       }
-      const valkey = st.magic === 'VALKEY';
-      let rec: KeyRecord = k;
-      const shift = st.report.expiryShift;
-      if (shift !== 0 && C.FIELD_TTL_TYPES.has(k.type)) rec = shiftFieldTtls(k, shift, valkey) ?? k;
-      if (shift !== 0 && k.expireAt >= 0) report.expiries.keysShifted++;
+      const rec = shiftedRecord(st, k);
+      if (st.report.expiryShift !== 0 && k.expireAt >= 0) report.expiries.keysShifted++;
       else if (rec !== k) report.expiries.keysShifted++;
-      const recValkey = valkey && rec === k;
-      let dumpLen: number;
-      if (targetLoadsType(rec.type, version, recValkey)) {
-        report.copied++;
-        dumpLen = rec.payload.length + 11;
-      } else {
-        let res;
-        try {
-          res = payloadForTarget(rec, version, { dropUnsupported: true, valkey: recValkey });
-        } catch (e) {
-          if (e instanceof UnsupportedError) {
-            firstUnsupported ??= e;
-            return;
-          }
-          if (isRdbError(e) && e.source === '') e.setSource(st.path);
-          throw e;
-        }
-        if ('dropped' in res) {
-          report.droppedUnsupported.push({ kind: 'key', db: k.db, key: jsonBytes(k.key), reason: res.dropped });
+      const recValkey = st.magic === 'VALKEY' && rec === k;
+      let t;
+      try {
+        t = targetPayload(rec, recValkey, version, true);
+      } catch (e) {
+        if (e instanceof UnsupportedError) {
+          firstUnsupported ??= e;
           return;
         }
-        if (res.fieldTtlsDropped !== undefined) {
-          report.droppedUnsupported.push({ kind: 'fieldTtls', db: k.db, key: jsonBytes(k.key), reason: `${res.fieldTtlsDropped} hash field TTLs: RDB ${version} has no hash field expiry` });
+        if (isRdbError(e) && e.source === '') e.setSource(st.path);
+        throw e;
+      }
+      if ('dropped' in t) {
+        report.droppedUnsupported.push({ kind: 'key', db: k.db, key: jsonBytes(k.key), reason: t.dropped });
+        return;
+      }
+      const dumpLen = t.dumpLen;
+      if (t.converted === null) {
+        report.copied++;
+      } else {
+        if (t.fieldTtlsDropped !== undefined) {
+          report.droppedUnsupported.push({ kind: 'fieldTtls', db: k.db, key: jsonBytes(k.key), reason: `${t.fieldTtlsDropped} hash field TTLs: RDB ${version} has no hash field expiry` });
         }
         report.converted++;
-        dumpLen = res.dump.length;
       }
       tally.key(rec, dumpLen);
       if (dumpLen > limits.bulk) {
-        let v: Value = decodeValue(rec.type, rec.payload, { offset: rec.valueOffset, valkey: recValkey });
-        if (v.type === 'hash' && v.fieldExpireAt !== undefined && version < 12) v = { type: 'hash', value: v.value };
-        const p = rebuildCommands(v, Buffer.from('rdbmerge:rebuild:plan'), { maxBulk: limits.bulk, targetVersion: version });
+        const p = rebuildPlan(rec, recValkey, 'rdbmerge:rebuild:plan', limits.bulk, version);
         if ('error' in p) {
           report.failed++;
           if (report.failures.length < maxListed) report.failures.push({ db: k.db, key: jsonBytes(k.key), error: p.error });
@@ -691,12 +675,3 @@ async function planReplay(inputArgs: readonly string[], opts: Resolved, target: 
   }
 }
 
-/** Shifts the field TTLs of a hash-with-field-expiry value, as replay does; null when it has none. */
-function shiftFieldTtls(rec: KeyRecord, shift: number, valkey: boolean): KeyRecord | null {
-  const v = decodeValue(rec.type, rec.payload, { offset: rec.valueOffset, valkey });
-  if (v.type !== 'hash' || v.fieldExpireAt === undefined || v.fieldExpireAt.length === 0) return null;
-  v.fieldExpireAt = v.fieldExpireAt.map(([f, t]) => [f, Math.max(1, t + shift)]);
-  const enc = encodeValue(v, 12, { dropUnsupported: false, key: rec.key });
-  if (isDropped(enc)) return null;
-  return { ...rec, type: enc.type, payload: enc.payload };
-}

@@ -59,7 +59,9 @@ import { spoolStream } from '../io/spool.js';
 import { readRdbFile } from '../io/rdb-file.js';
 import { keyHash } from '../merge/key-index.js';
 import { ClusterRouter, slotOf, slotTag, type ClusterStats } from '../redis/cluster.js';
-import { openClient, readTlsFiles, serverInfo, type RespConnection, type ServerInfo, type TlsFiles } from '../redis/connection.js';
+import {
+  openClient, readTlsFiles, serverInfo, type ConnectOptions, type RespConnection, type ServerInfo, type TlsFiles,
+} from '../redis/connection.js';
 import { Pool } from '../redis/pool.js';
 import { rebuildCommands } from '../redis/rebuild.js';
 import { CommandWriter, RespError, type Arg, type Reply } from '../redis/resp.js';
@@ -266,9 +268,144 @@ function checkAbort(signal: AbortSignal | undefined): void {
 }
 
 /** major * 100 + minor of a version string ("7.0.15" → 700); 0 when unparseable. */
-function versionNumber(v: string): number {
+export function versionNumber(v: string): number {
   const m = /^(\d+)\.(\d+)/.exec(v);
   return m === null ? 0 : Number(m[1]) * 100 + Number(m[2]);
+}
+
+/**
+ * The RDB version RESTORE payloads are built for on the server `info` describes: `--target-version`
+ * when given, else the newest the server restores.
+ * @throws NetworkError when INFO names no version known; UsageError when `targetVersion` is newer
+ *   than the server restores, or the server predates RESTORE (Redis 2.6)
+ */
+export function restoreVersion(target: RedisUri, info: ServerInfo, targetVersion: number | undefined): number {
+  const name = redactUri(target);
+  const serverRdb = rdbVersionForServer(info.version, info.valkey);
+  if (serverRdb === undefined) {
+    throw new NetworkError(`${name}: cannot tell the server version from INFO (${JSON.stringify(info.version)})`, 'give --target-version');
+  }
+  // Valkey 9 (RDB 80) restores Redis payloads up to the 7.2 layout.
+  const loads = serverRdb >= 80 ? 11 : Math.min(serverRdb, 12);
+  if (targetVersion !== undefined && targetVersion > loads) {
+    throw new UsageError(`--target-version ${targetVersion}: ${name} runs ${info.valkey ? 'valkey' : 'redis'} ${info.version}, which restores payloads up to RDB ${loads}`);
+  }
+  if (loads < 6) throw new UsageError(`${name} runs redis ${info.version}: RESTORE needs Redis 2.6 or later`);
+  return targetVersion ?? loads;
+}
+
+/** A replay report before anything was done: every count at zero. */
+export function newReplayReport(
+  init: Pick<ReplayReport, 'target' | 'respOut' | 'now' | 'policy' | 'onBusykey' | 'connections' | 'pipeline'>,
+): ReplayReport {
+  return {
+    command: 'replay',
+    target: init.target,
+    respOut: init.respOut,
+    serverVersion: null,
+    targetVersion: 0,
+    protoMaxBulkLen: 0,
+    now: init.now,
+    nowIso: new Date(init.now).toISOString(),
+    policy: init.policy,
+    onBusykey: init.onBusykey,
+    connections: init.connections,
+    pipeline: init.pipeline,
+    inputs: [],
+    collisionCount: 0,
+    keys: 0,
+    restored: 0,
+    replaced: 0,
+    rebuilt: 0,
+    rebuiltLruLfuLost: 0,
+    skipped: 0,
+    skippedBusy: 0,
+    skippedExpired: 0,
+    skippedUnsupported: 0,
+    failed: 0,
+    failures: [],
+    busy: 0,
+    busyKeys: [],
+    copied: 0,
+    converted: 0,
+    fieldTtlsDropped: 0,
+    functions: { loaded: [], skipped: [], dropped: [], failed: [] },
+    bytesSent: 0,
+    cluster: null,
+    seconds: 0,
+    keysPerSecond: 0,
+    checkpoint: null,
+  };
+}
+
+/**
+ * A pool of `n` connections to `target`: `first` (already open) and `n - 1` new ones,
+ * each with `pipeline` commands and `budget / n` bytes in flight at most.
+ * @throws NetworkError when a connection cannot be opened (those opened, `first` too, are closed)
+ */
+export async function openPool(
+  target: RedisUri, connOpts: ConnectOptions, first: RespConnection, n: number, pipeline: number, budget: number,
+): Promise<Pool> {
+  const conns: RespConnection[] = [first];
+  try {
+    for (let i = 1; i < n; i++) conns.push(await openClient(target, connOpts));
+  } catch (e) {
+    for (const c of conns) c.close();
+    throw e;
+  }
+  return new Pool(conns, pipeline, Math.max(1, Math.floor(budget / n)));
+}
+
+/**
+ * Winner `k` of input `st` as it is sent: `k` itself, or a copy whose hash-field TTLs were shifted
+ * by the input's expiry shift (re-encoded: then no longer in Valkey's encodings).
+ */
+export function shiftedRecord(st: InputState, k: KeyRecord): KeyRecord {
+  const shift = st.report.expiryShift;
+  if (shift === 0 || !C.FIELD_TTL_TYPES.has(k.type)) return k;
+  return shiftFieldTtls(k, shift, st.magic === 'VALKEY') ?? k;
+}
+
+/** A record's DUMP payload for the target (targetPayload). */
+export interface TargetPayload {
+  /** The converted payload, or null: the value's own bytes go as they are (framed by copiedPayload). */
+  converted: Uint8Array | null;
+  /** Length of the payload: over proto-max-bulk-len, the value is rebuilt with plain commands. */
+  dumpLen: number;
+  /** Hash field TTLs the target version cannot hold, dropped (on a converted payload). */
+  fieldTtlsDropped?: number;
+}
+
+/**
+ * What replay sends for `rec` (shiftedRecord) to a target of RDB `version`: the value's bytes as
+ * they are when the target loads its encoding, else converted; `{ dropped }` when the target
+ * cannot hold it and `dropUnsupported`. `plan` makes the same decision without sending.
+ * @throws the codec's RdbError (UnsupportedError when the target cannot hold the value and
+ *   `dropUnsupported` is off), without the input's name: the caller adds it
+ */
+export function targetPayload(rec: KeyRecord, valkey: boolean, version: number, dropUnsupported: boolean): TargetPayload | { dropped: string } {
+  if (targetLoadsType(rec.type, version, valkey)) {
+    // type byte + value + 2-byte version + 8-byte CRC-64
+    return { converted: null, dumpLen: rec.payload.length + 11 };
+  }
+  const res = payloadForTarget(rec, version, { dropUnsupported, valkey });
+  if ('dropped' in res) return res;
+  const out: TargetPayload = { converted: res.dump, dumpLen: res.dump.length };
+  if (res.fieldTtlsDropped !== undefined) out.fieldTtlsDropped = res.fieldTtlsDropped;
+  return out;
+}
+
+/**
+ * The plain commands that build `rec`'s value into key `tmp` when its payload is too long for one
+ * RESTORE (src/redis/rebuild.ts), or the reason it cannot be sent at all.
+ */
+export function rebuildPlan(rec: KeyRecord, valkey: boolean, tmp: string, maxBulk: number, version: number): ReturnType<typeof rebuildCommands> {
+  let v: Value = decodeValue(rec.type, rec.payload, { offset: rec.valueOffset, valkey });
+  if (v.type === 'hash' && v.fieldExpireAt !== undefined && version < 12) {
+    // payloadForTarget already dropped them (--drop-unsupported) or threw.
+    v = { type: 'hash', value: v.value };
+  }
+  return rebuildCommands(v, Buffer.from(tmp), { maxBulk, targetVersion: version });
 }
 
 /** Shifts the field TTLs of a hash-with-field-expiry value, as merge does; null when it has none. */
@@ -382,6 +519,29 @@ export class Replayer {
 
   constructor(readonly opts: ReplayOptions, readonly report: ReplayReport) {
     this.maxListed = opts.maxListed ?? 100;
+  }
+
+  /**
+   * The target's features: RESTORE's ABSTTL, IDLETIME/FREQ (5.0) and REPLACE (3.0), from the
+   * server's version in `info` (live), or from the RDB `version` alone (`--resp-out`, info null);
+   * `protoMaxBulkLen` (the option) before the server's own value.
+   */
+  useTarget(version: number, info: ServerInfo | null, protoMaxBulkLen: number | undefined): void {
+    this.version = version;
+    if (info !== null) {
+      const vn = info.valkey ? 9999 : versionNumber(info.version);
+      this.absTtl = vn >= 500;
+      this.lruFreq = vn >= 500;
+      this.replaceFlag = vn >= 300;
+      this.maxBulk = protoMaxBulkLen ?? info.protoMaxBulkLen ?? DEFAULT_BULK;
+    } else {
+      this.absTtl = version >= 9;
+      this.lruFreq = version >= 9;
+      this.replaceFlag = version >= 7;
+      this.maxBulk = protoMaxBulkLen ?? DEFAULT_BULK;
+    }
+    this.report.targetVersion = version;
+    this.report.protoMaxBulkLen = this.maxBulk;
   }
 
   fatalReply(command: string, r: RespError): void {
@@ -513,34 +673,29 @@ export class Replayer {
       }
       ttl = this.absTtl ? k.expireAt : k.expireAt - now;
     }
-    const valkey = st.magic === 'VALKEY';
-    let rec: KeyRecord = k;
-    const shift = st.report.expiryShift;
-    if (shift !== 0 && C.FIELD_TTL_TYPES.has(k.type)) rec = shiftFieldTtls(k, shift, valkey) ?? k;
-    const recValkey = valkey && rec === k;
+    const rec = shiftedRecord(st, k);
+    const recValkey = st.magic === 'VALKEY' && rec === k;
+    let t;
+    try {
+      t = targetPayload(rec, recValkey, this.version, this.opts.dropUnsupported === true);
+    } catch (e) {
+      if (isRdbError(e) && e.source === '') e.setSource(st.path);
+      throw e;
+    }
+    if ('dropped' in t) {
+      rep.skippedUnsupported++;
+      return;
+    }
+    const dumpLen = t.dumpLen;
     let dump: Uint8Array | Uint8Array[];
-    let dumpLen: number;
-    if (targetLoadsType(rec.type, this.version, recValkey)) {
+    if (t.converted === null) {
       // The fast path: the value's bytes as they are, framed in place (no copy of the value).
       dump = copiedPayload(rec.type, rec.payload, this.version);
-      dumpLen = rec.payload.length + 11;
       rep.copied++;
     } else {
-      let res;
-      try {
-        res = payloadForTarget(rec, this.version, { dropUnsupported: this.opts.dropUnsupported === true, valkey: recValkey });
-      } catch (e) {
-        if (isRdbError(e) && e.source === '') e.setSource(st.path);
-        throw e;
-      }
-      if ('dropped' in res) {
-        rep.skippedUnsupported++;
-        return;
-      }
+      dump = t.converted;
       rep.converted++;
-      if (res.fieldTtlsDropped !== undefined) rep.fieldTtlsDropped++;
-      dump = res.dump;
-      dumpLen = res.dump.length;
+      if (t.fieldTtlsDropped !== undefined) rep.fieldTtlsDropped++;
     }
     if (dumpLen > this.maxBulk) return this.rebuild(k, rec, recValkey);
 
@@ -604,14 +759,8 @@ export class Replayer {
    * renamed over the key once every command succeeded.
    */
   private async rebuild(k: KeyRecord, rec: KeyRecord, valkey: boolean): Promise<void> {
-    const rep = this.report;
-    let v: Value = decodeValue(rec.type, rec.payload, { offset: rec.valueOffset, valkey });
-    if (v.type === 'hash' && v.fieldExpireAt !== undefined && this.version < 12) {
-      // payloadForTarget already dropped them (--drop-unsupported) or threw.
-      v = { type: 'hash', value: v.value };
-    }
     const tmp = this.tmpKey(k.key);
-    const plan = rebuildCommands(v, Buffer.from(tmp), { maxBulk: this.maxBulk, targetVersion: this.version });
+    const plan = rebuildPlan(rec, valkey, tmp, this.maxBulk, this.version);
     if ('error' in plan) {
       this.keyFailed(k.db, k.key, plan.error);
       return;
@@ -862,44 +1011,15 @@ async function replayFiles(inputArgs: readonly string[], opts: ReplayOptions & {
     sel = { ...sel, now: cp.now };
   }
 
-  const report: ReplayReport = {
-    command: 'replay',
+  const report = newReplayReport({
     target: opts.target !== undefined ? redactUri(opts.target) : null,
     respOut: opts.respOut ?? null,
-    serverVersion: null,
-    targetVersion: 0,
-    protoMaxBulkLen: 0,
     now: sel.now,
-    nowIso: new Date(sel.now).toISOString(),
     policy,
     onBusykey: busyPolicy,
     connections: opts.respOut !== undefined ? 0 : nConn,
     pipeline: depth,
-    inputs: [],
-    collisionCount: 0,
-    keys: 0,
-    restored: 0,
-    replaced: 0,
-    rebuilt: 0,
-    rebuiltLruLfuLost: 0,
-    skipped: 0,
-    skippedBusy: 0,
-    skippedExpired: 0,
-    skippedUnsupported: 0,
-    failed: 0,
-    failures: [],
-    busy: 0,
-    busyKeys: [],
-    copied: 0,
-    converted: 0,
-    fieldTtlsDropped: 0,
-    functions: { loaded: [], skipped: [], dropped: [], failed: [] },
-    bytesSent: 0,
-    cluster: null,
-    seconds: 0,
-    keysPerSecond: 0,
-    checkpoint: null,
-  };
+  });
   const run = new Replayer(opts, report);
   if (cp !== null) {
     const p = cp.previous;
@@ -939,33 +1059,10 @@ async function replayFiles(inputArgs: readonly string[], opts: ReplayOptions & {
       info = await serverInfo(control);
       report.serverVersion = info.version;
       checkClusterMode(opts.target, info.mode, opts.cluster === true);
-      const serverRdb = rdbVersionForServer(info.version, info.valkey);
-      if (serverRdb === undefined) {
-        throw new NetworkError(`${redactUri(opts.target)}: cannot tell the server version from INFO (${JSON.stringify(info.version)})`, 'give --target-version');
-      }
-      // Valkey 9 (RDB 80) restores Redis payloads up to the 7.2 layout.
-      const loads = serverRdb >= 80 ? 11 : Math.min(serverRdb, 12);
-      if (opts.targetVersion !== undefined && opts.targetVersion > loads) {
-        throw new UsageError(`--target-version ${opts.targetVersion}: ${redactUri(opts.target)} runs ${info.valkey ? 'valkey' : 'redis'} ${info.version}, which restores payloads up to RDB ${loads}`);
-      }
-      if (loads < 6) {
-        throw new UsageError(`${redactUri(opts.target)} runs redis ${info.version}: RESTORE needs Redis 2.6 or later`);
-      }
-      run.version = opts.targetVersion ?? loads;
-      const vn = info.valkey ? 9999 : versionNumber(info.version);
-      run.absTtl = vn >= 500;
-      run.lruFreq = vn >= 500;
-      run.replaceFlag = vn >= 300;
-      run.maxBulk = opts.protoMaxBulkLen ?? info.protoMaxBulkLen ?? DEFAULT_BULK;
+      run.useTarget(restoreVersion(opts.target, info, opts.targetVersion), info, opts.protoMaxBulkLen);
     } else {
-      run.version = opts.targetVersion!;
-      run.absTtl = run.version >= 9;
-      run.lruFreq = run.version >= 9;
-      run.replaceFlag = run.version >= 7;
-      run.maxBulk = opts.protoMaxBulkLen ?? DEFAULT_BULK;
+      run.useTarget(opts.targetVersion!, null, opts.protoMaxBulkLen);
     }
-    report.targetVersion = run.version;
-    report.protoMaxBulkLen = run.maxBulk;
 
     // ---- pass 1: merge's index pass ---------------------------------------------------------
     const progress = opts.onProgress;
@@ -1049,15 +1146,9 @@ async function replayFiles(inputArgs: readonly string[], opts: ReplayOptions & {
         control!.close();
         control = await openClient(opts.target, connOpts);
       }
-      const conns: RespConnection[] = [control!];
+      const first = control!;
       control = null;
-      try {
-        for (let i = 1; i < nConn; i++) conns.push(await openClient(opts.target, connOpts));
-      } catch (e) {
-        for (const c of conns) c.close();
-        throw e;
-      }
-      run.pool = new Pool(conns, depth, Math.max(1, Math.floor(budget / nConn)));
+      run.pool = await openPool(opts.target, connOpts, first, nConn, depth, budget);
     } else {
       run.file = await atomicWrite(opts.respOut!);
       run.writer = new CommandWriter();
@@ -1363,7 +1454,8 @@ function checkpointOptions(opts: ReplayOptions, sel: SharedOptions, policy: Conf
   };
 }
 
-function finish(report: ReplayReport, t0: number): void {
+/** The report's totals at the end of a run: skipped, seconds, keys per second. */
+export function finish(report: ReplayReport, t0: number): void {
   report.skipped = report.skippedBusy + report.skippedExpired + report.skippedUnsupported;
   report.seconds = (Date.now() - t0) / 1000;
   const written = report.restored + report.replaced + report.rebuilt;

@@ -13,16 +13,17 @@
  * A source that fails does not stop the others (exit 11 at the end).
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { rdbVersionForServer, readRdb, type KeyRecord } from '../../native-free-parser/index.js';
+import { readRdb, type KeyRecord } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
-import { exitCodeFor, InterruptedError, NetworkError, UsageError } from '../errors.js';
+import { exitCodeFor, InterruptedError, UsageError } from '../errors.js';
 import { openClient, serverInfo, type RespConnection, type TlsMaterial } from '../redis/connection.js';
-import { Pool } from '../redis/pool.js';
 import { openSnapshot, SyncRefusedError, type SnapshotStream, type TlsSettings } from '../redis/replication.js';
 import { RespError } from '../redis/resp.js';
 import { redactUri, type RedisUri } from '../values.js';
 import type { InputState } from './merge.js';
-import { Replayer, type BusyKeyPolicy, type ReplayReport } from './replay.js';
+import {
+  finish, newReplayReport, openPool, Replayer, restoreVersion, type BusyKeyPolicy, type ReplayReport,
+} from './replay.js';
 import { createSelector } from './select.js';
 
 export interface StreamReplayOptions {
@@ -67,11 +68,6 @@ export interface StreamReplayReport extends ReplayReport {
   streamed: StreamSourceReport[];
 }
 
-function versionNumber(v: string): number {
-  const m = /^(\d+)\.(\d+)/.exec(v);
-  return m === null ? 0 : Number(m[1]) * 100 + Number(m[2]);
-}
-
 /**
  * Streams every source into the target, one after another.
  * @returns the report (with `streamed`: every source ok or failed); the caller decides the exit
@@ -84,42 +80,29 @@ export async function replayStreams(opts: StreamReplayOptions): Promise<StreamRe
   const nConn = opts.connections ?? 4;
   const depth = opts.pipeline ?? 256;
   const report: StreamReplayReport = {
-    command: 'replay', target: redactUri(opts.target), respOut: null, serverVersion: null, targetVersion: 0, protoMaxBulkLen: 0,
-    now: sel.now, nowIso: new Date(sel.now).toISOString(), policy: 'first', onBusykey: opts.onBusykey ?? 'error',
-    connections: nConn, pipeline: depth, inputs: [], collisionCount: 0, keys: 0, restored: 0, replaced: 0, rebuilt: 0,
-    skipped: 0, skippedBusy: 0, skippedExpired: 0, skippedUnsupported: 0, failed: 0, failures: [], busy: 0, busyKeys: [],
-    copied: 0, converted: 0, fieldTtlsDropped: 0, functions: { loaded: [], skipped: [], dropped: [], failed: [] },
-    bytesSent: 0, seconds: 0, keysPerSecond: 0, cluster: null, rebuiltLruLfuLost: 0, checkpoint: null, streamed: [],
+    ...newReplayReport({
+      target: redactUri(opts.target), respOut: null, now: sel.now, policy: 'first', onBusykey: opts.onBusykey ?? 'error', connections: nConn, pipeline: depth,
+    }),
+    streamed: [],
   };
   const run = new Replayer({ select: sel, target: opts.target, onBusykey: opts.onBusykey ?? 'error', ...(opts.dropUnsupported === true ? { dropUnsupported: true } : {}) }, report);
-  const conns: RespConnection[] = [];
+  let first: RespConnection | null = null;
   try {
     const connOpts = {
       ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
       ...(opts.targetTls !== undefined ? { tls: opts.targetTls } : {}),
     };
-    conns.push(await openClient(opts.target, connOpts));
-    const info = await serverInfo(conns[0]!);
+    first = await openClient(opts.target, connOpts);
+    const info = await serverInfo(first);
     report.serverVersion = info.version;
     if (info.mode === 'cluster') throw new UsageError(`${redactUri(opts.target)} is a cluster node: --stream into a cluster is not supported`);
-    const serverRdb = rdbVersionForServer(info.version, info.valkey);
-    if (serverRdb === undefined) throw new NetworkError(`${redactUri(opts.target)}: cannot tell the server version from INFO`, 'give --target-version');
-    const loads = serverRdb >= 80 ? 11 : Math.min(serverRdb, 12);
-    if (opts.targetVersion !== undefined && opts.targetVersion > loads) {
-      throw new UsageError(`--target-version ${opts.targetVersion}: the target restores payloads up to RDB ${loads}`);
-    }
-    run.version = opts.targetVersion ?? loads;
-    const vn = info.valkey ? 9999 : versionNumber(info.version);
-    run.absTtl = vn >= 500;
-    run.lruFreq = vn >= 500;
-    run.replaceFlag = vn >= 300;
-    run.maxBulk = opts.protoMaxBulkLen ?? info.protoMaxBulkLen ?? 512 * 1024 * 1024;
+    run.useTarget(restoreVersion(opts.target, info, opts.targetVersion), info, opts.protoMaxBulkLen);
     // Under replace on a target that may hold keys, REPLACE from the start (EXISTS counts them).
     run.replaceUpfront = (opts.onBusykey ?? 'error') === 'replace';
-    report.targetVersion = run.version;
-    report.protoMaxBulkLen = run.maxBulk;
-    for (let i = 1; i < nConn; i++) conns.push(await openClient(opts.target, connOpts));
-    run.pool = new Pool(conns, depth, Math.max(1, Math.floor((64 * 1024 * 1024) / nConn)));
+    const c0 = first;
+    first = null;
+    run.pool = await openPool(opts.target, connOpts, c0, nConn, depth, 64 * 1024 * 1024);
+    const control = run.pool.conns[0]!;
 
     for (let i = 0; i < opts.sources.length; i++) {
       const uri = opts.sources[i]!;
@@ -176,7 +159,7 @@ export async function replayStreams(opts: StreamReplayOptions): Promise<StreamRe
               const p = run.key(st, k);
               if (p !== undefined) await p;
             } else if (r.kind === 'function') {
-              await loadFunction(run, conns[0]!, r.code, report);
+              await loadFunction(run, control, r.code, report);
             }
           }
           const now = Date.now();
@@ -204,14 +187,11 @@ export async function replayStreams(opts: StreamReplayOptions): Promise<StreamRe
     await run.pool.idle();
     run.checkFatal();
     report.busyKeys = run.busyList;
-    report.skipped = report.skippedBusy + report.skippedExpired + report.skippedUnsupported;
-    report.seconds = (Date.now() - t0) / 1000;
-    const written = report.restored + report.replaced + report.rebuilt;
-    report.keysPerSecond = report.seconds > 0 ? Math.round(written / report.seconds) : written;
+    finish(report, t0);
     return report;
   } finally {
-    if (run.pool !== null) run.pool.close();
-    else for (const c of conns) c.close();
+    run.pool?.close();
+    first?.close();
   }
 }
 
