@@ -461,18 +461,8 @@ async function* markChunks(r: SocketReader, mark: Buffer, count: (n: number) => 
   for (;;) {
     const c = await r.chunk(READ_MAX, 'before the end-of-transfer mark of a diskless sync');
     if (c.length >= M) {
-      // Emit the held-back tail and the chunk but its last 40 bytes.
-      if (c.subarray(c.length - M).equals(mark)) {
-        if (tail.length > 0) {
-          count(tail.length);
-          yield tail;
-        }
-        if (c.length > M) {
-          count(c.length - M);
-          yield c.subarray(0, c.length - M);
-        }
-        return;
-      }
+      // Emit the held-back tail and the chunk but its last 40 bytes: the mark, or the new tail.
+      const done = c.subarray(c.length - M).equals(mark);
       if (tail.length > 0) {
         count(tail.length);
         yield tail;
@@ -481,24 +471,18 @@ async function* markChunks(r: SocketReader, mark: Buffer, count: (n: number) => 
         count(c.length - M);
         yield c.subarray(0, c.length - M);
       }
+      if (done) return;
       tail = Buffer.from(c.subarray(c.length - M)); // a copy: 40 bytes, not a view pinning 4 MB
       continue;
     }
     // A short chunk: the mark may straddle tail and chunk.
     const joined = Buffer.concat([tail, c]);
-    if (joined.length >= M && joined.subarray(joined.length - M).equals(mark)) {
-      if (joined.length > M) {
-        count(joined.length - M);
-        yield joined.subarray(0, joined.length - M);
-      }
-      return;
-    }
+    const done = joined.length >= M && joined.subarray(joined.length - M).equals(mark);
     if (joined.length > M) {
       count(joined.length - M);
       yield joined.subarray(0, joined.length - M);
-      tail = Buffer.from(joined.subarray(joined.length - M));
-    } else {
-      tail = joined;
     }
+    if (done) return;
+    tail = joined.length > M ? Buffer.from(joined.subarray(joined.length - M)) : joined;
   }
 }
