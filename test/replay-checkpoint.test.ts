@@ -34,8 +34,7 @@ import { Redis } from 'ioredis';
 import { encodeValue, isDropped, RdbWriter, readRdbAll } from '../native-free-parser/index.js';
 import type { KeyRecord, Value } from '../native-free-parser/index.js';
 import { CheckpointError, decodeCheckpoint, DONE, encodeCheckpoint, FRESH, InputTrack, UNCERTAIN, type CheckpointState } from '../src/pipelines/checkpoint.js';
-import type { ReplayReport } from '../src/pipelines/replay.js';
-import { runCli } from './helpers/cli.js';
+import { replayCli, runCli } from './helpers/cli.js';
 import { ROOT } from './helpers/fixtures.js';
 import { readBytes } from './helpers/read.js';
 import { keyCount, probe, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
@@ -114,19 +113,6 @@ function replayChild(args: string[]): Child {
     child.on('exit', (code, signal) => resolve({ code, signal, stderr, stdout }));
   });
   return { pid: child.pid!, exited, kill: (s) => child.kill(s) };
-}
-
-interface CliRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  report: ReplayReport | null;
-}
-
-async function replayCli(args: string[], stdin?: Uint8Array): Promise<CliRun> {
-  const r = await runCli(['replay', ...args], stdin !== undefined ? { stdin } : {});
-  const first = r.stdout.split('\n')[0] ?? '';
-  return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as ReplayReport) : null };
 }
 
 async function verifyTarget(t: Test, input: string, h: RedisHandle, what: string): Promise<void> {
@@ -495,7 +481,7 @@ if (bin !== undefined) {
     const h = await startRedis();
     try {
       const bytes = readFileSync(input);
-      const r = await replayCli(['-', '--target', uri(h), '--checkpoint', ckpt, '--json', '-q'], bytes);
+      const r = await replayCli(['-', '--target', uri(h), '--checkpoint', ckpt, '--json', '-q'], { stdin: bytes });
       t.equal(r.code, 0, `exit 0${r.code !== 0 ? `: ${r.stderr}` : ''}`);
       t.equal(r.report?.restored, TOTAL, `${TOTAL} keys restored from stdin`);
       t.equal(r.report?.inputs[0]?.file, '-', 'the input is named -');
@@ -503,13 +489,13 @@ if (bin !== undefined) {
       const st = readState(ckpt);
       t.equal(st.inputs[0]!.path, '-', 'the checkpoint names stdin');
       t.equal(st.complete, true, 'complete');
-      const again = await replayCli(['-', '--target', uri(h), '--checkpoint', ckpt], bytes);
+      const again = await replayCli(['-', '--target', uri(h), '--checkpoint', ckpt], { stdin: bytes });
       t.match(again.stdout, /complete: nothing sent/, 'the same bytes again: nothing sent');
       const other = Buffer.from(bytes);
       other[other.length - 2] ^= 0xff;
-      const refused = await replayCli(['-', '--target', uri(h), '--checkpoint', ckpt], other);
+      const refused = await replayCli(['-', '--target', uri(h), '--checkpoint', ckpt], { stdin: other });
       t.equal(refused.code, 2, 'other bytes on stdin: refused');
-      const trunc = await replayCli(['-', '--target', uri(h)], bytes.subarray(0, 100));
+      const trunc = await replayCli(['-', '--target', uri(h)], { stdin: bytes.subarray(0, 100) });
       t.equal(trunc.code, 4, 'a truncated stream: exit 4');
       t.match(trunc.stderr, /truncated: stdin: offset 100/, 'named stdin');
     } finally {

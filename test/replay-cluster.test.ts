@@ -23,36 +23,23 @@
  * A missing redis-server or redis-cli fails these tests (never a skip).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { encodeValue, isDropped, RdbWriter, readRdbAll } from '../native-free-parser/index.js';
-import type { KeyRecord, Value } from '../native-free-parser/index.js';
+import { readRdbAll } from '../native-free-parser/index.js';
+import type { KeyRecord } from '../native-free-parser/index.js';
 import { compareJsonl } from '../src/format/compare.js';
 import { keySlot } from '../src/merge/slots.js';
-import type { ReplayReport } from '../src/pipelines/replay.js';
-import type { VerifyTargetReport } from '../src/pipelines/verify-target.js';
 import { dumpOverResp } from '../src/redis/resp-dump.js';
-import { runCli } from './helpers/cli.js';
+import { replayCli, verifyCli } from './helpers/cli.js';
 import { clusterKeyCount, flushCluster, migrateSlot, ownerIndex, startCluster, type ClusterHandle } from './helpers/cluster.js';
 import { fixtureIndex, fixtureManifest, fixturePath } from './helpers/fixtures.js';
 import { readBytes, readToJsonl } from './helpers/read.js';
 import { requireRedisServer, startRedis } from './helpers/redis-server.js';
+import { writeValues, type HandmadeKey } from './helpers/write.js';
 
 type Line = Record<string, unknown>;
-
-async function replayCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; report: ReplayReport | null }> {
-  const r = await runCli(['replay', ...args]);
-  const first = r.stdout.split('\n')[0] ?? '';
-  return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as ReplayReport) : null };
-}
-
-async function verifyCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; report: VerifyTargetReport | null }> {
-  const r = await runCli(['verify', ...args, '--json', '-q']);
-  const first = r.stdout.split('\n')[0] ?? '';
-  return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as VerifyTargetReport) : null };
-}
 
 /** The manifest as `--into-db 0 --on-conflict last` leaves it: one line per key, the highest source db wins. */
 function intoDbZeroLast(manifest: Line[]): Line[] {
@@ -82,23 +69,9 @@ function sameLines(t: Test, actual: Line[], expected: Line[], what: string): voi
 
 const te = new TextEncoder();
 
-/** Writes an RDB 10 file of `values` (all in db 0). */
-function writeRdb(path: string, values: Array<{ key: string; v: Value; expireAt?: number }>): void {
-  const w = new RdbWriter({ version: 10 });
-  w.begin();
-  w.selectDb(0, values.length, values.filter((x) => x.expireAt !== undefined).length);
-  for (const x of values) {
-    const enc = encodeValue(x.v, 10, { key: te.encode(x.key) });
-    if (isDropped(enc)) throw new Error('test: dropped');
-    w.key({ key: te.encode(x.key), type: enc.type, payload: enc.payload, expireAt: x.expireAt ?? -1, idle: -1, freq: -1 });
-  }
-  w.end();
-  writeFileSync(path, w.drain());
-}
-
 /** `n` small keys (strings, some with expiries, some lists) named by `name`. */
-function manyKeys(n: number, name: (i: number) => string): Array<{ key: string; v: Value; expireAt?: number }> {
-  const values: Array<{ key: string; v: Value; expireAt?: number }> = [];
+function manyKeys(n: number, name: (i: number) => string): HandmadeKey[] {
+  const values: HandmadeKey[] = [];
   for (let i = 0; i < n; i++) {
     const key = name(i);
     if (i % 10 === 3) values.push({ key, v: { type: 'list', value: [te.encode(`a${i}`), te.encode(`b${i}`)] } });
@@ -254,7 +227,7 @@ if (bin !== undefined) {
       return b;
     };
     const path = join(work, 'big.rdb');
-    writeRdb(path, [
+    writeValues(path, [
       { key: 'big:list', v: { type: 'list', value: Array.from({ length: 1200 }, (_, i) => el(i)) }, expireAt: 4102444800000 },
       { key: 'big:{tagged}:hash', v: { type: 'hash', value: Array.from({ length: 1200 }, (_, i) => [te.encode(`f${i}`), el(i)] as [Uint8Array, Uint8Array]) } },
       { key: 'small', v: { type: 'string', value: te.encode('hello') } },
@@ -311,7 +284,7 @@ if (bin !== undefined) {
     // 3000 keys: every other one in the slot of the hash tag {hot}, the rest spread.
     const n = 3000;
     const path = join(work, 'hot.rdb');
-    writeRdb(path, manyKeys(n, (i) => (i % 2 === 0 ? `{hot}:${i}` : `cold:${i}`)));
+    writeValues(path, manyKeys(n, (i) => (i % 2 === 0 ? `{hot}:${i}` : `cold:${i}`)));
     const hotSlot = keySlot(te.encode('hot'));
     const from = await ownerIndex(c, hotSlot);
     const to = (from + 1) % 3;
@@ -357,7 +330,7 @@ if (bin !== undefined) {
     await flushCluster(c);
     const n = 3000;
     const path = join(work, 'spread.rdb');
-    writeRdb(path, manyKeys(n, (i) => `spread:${i}`));
+    writeValues(path, manyKeys(n, (i) => `spread:${i}`));
     const victim = 1;
     const replaying = replayCli([path, '--target', seed(0), '--cluster', '--max-rate', '700', '--json', '-q']);
     let killed = 0;
@@ -390,7 +363,7 @@ if (bin !== undefined) {
     await flushCluster(c);
     const n = 3000;
     const path = join(work, 'failover.rdb');
-    writeRdb(path, manyKeys(n, (i) => `fo:${i}`));
+    writeValues(path, manyKeys(n, (i) => `fo:${i}`));
     const replica = c.replicas.find((x) => x.of === 0)!;
     t.ok(replica !== undefined, 'master 0 has a replica');
     const replaying = replayCli([path, '--target', seed(1), '--cluster', '--max-rate', '700', '--json', '-q']);
@@ -443,7 +416,7 @@ if (bin !== undefined) {
     const replica = c.replicas.find((x) => x.of === victim)!;
     const n = 3000;
     const path = join(work, 'kill.rdb');
-    writeRdb(path, manyKeys(n, (i) => `kill:${i}`));
+    writeValues(path, manyKeys(n, (i) => `kill:${i}`));
     const replaying = replayCli([path, '--target', seed(2), '--cluster', '--max-rate', '700', '--json', '-q']);
     const killing = (async () => {
       const deadline = Date.now() + 20_000;

@@ -25,25 +25,11 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Redis } from 'ioredis';
 import { compareJsonl } from '../src/format/compare.js';
-import type { ReplayReport } from '../src/pipelines/replay.js';
-import type { VerifyTargetReport } from '../src/pipelines/verify-target.js';
 import { dumpOverResp } from '../src/redis/resp-dump.js';
-import { runCli } from './helpers/cli.js';
+import { replayCli, runCli, verifyCli } from './helpers/cli.js';
 import { fixtureIndex, fixtureManifest, fixturePath } from './helpers/fixtures.js';
 import { clusterKeyCount, startCluster } from './helpers/cluster.js';
 import { bootRdb, findOnPath, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
-
-async function replayCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; report: ReplayReport | null }> {
-  const r = await runCli(['replay', ...args]);
-  const first = r.stdout.split('\n')[0] ?? '';
-  return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as ReplayReport) : null };
-}
-
-async function verifyCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; report: VerifyTargetReport | null }> {
-  const r = await runCli(['verify', ...args, '--json', '-q']);
-  const first = r.stdout.split('\n')[0] ?? '';
-  return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as VerifyTargetReport) : null };
-}
 
 function openssl(dir: string, args: string[]): void {
   const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });

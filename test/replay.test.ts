@@ -19,54 +19,27 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
-import { encodeValue, isDropped, RdbWriter, readRdbAll } from '../native-free-parser/index.js';
-import type { KeyRecord, StreamValue, Value } from '../native-free-parser/index.js';
+import { readRdbAll } from '../native-free-parser/index.js';
+import type { KeyRecord, StreamValue } from '../native-free-parser/index.js';
 import { compareJsonl, parseJsonl, type JsonlDifference } from '../src/format/compare.js';
 import { replay, type ReplayReport } from '../src/pipelines/replay.js';
-import type { VerifyTargetReport } from '../src/pipelines/verify-target.js';
 import { defaultSharedOptions } from '../src/cli-options.js';
 import { parseUri } from '../src/values.js';
 import { dumpOverResp, type RespTarget } from '../src/redis/resp-dump.js';
 import { FIXTURES, fixtureIndex, fixtureManifest, fixtureMeta, fixturePath, type FixtureEntry } from './helpers/fixtures.js';
 import { readBytes, readToJsonl } from './helpers/read.js';
-import { runCli } from './helpers/cli.js';
+import { replayCli, verifyCli, type ReportRun } from './helpers/cli.js';
 import { findOnPath, requireRedisServer, startRedis, type RedisHandle } from './helpers/redis-server.js';
-import { fixtureNeeds } from './helpers/write.js';
+import { fixtureNeeds, writeValues, type HandmadeKey } from './helpers/write.js';
 
 type Line = Record<string, unknown>;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  report: ReplayReport | null;
-}
-
-/** `rdbmerge replay ARGS` through main(); the report parsed from stdout when there is one (--json). */
-async function replayCli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const r = await runCli(['replay', ...args], { env });
-  const first = r.stdout.split('\n')[0] ?? '';
-  return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as ReplayReport) : null };
-}
-
-interface VerifyRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  report: VerifyTargetReport | null;
-}
-
-/** `rdbmerge verify ARGS --json -q` through main(). */
-async function verifyCli(args: string[], env: Record<string, string> = {}): Promise<VerifyRun> {
-  const r = await runCli(['verify', ...args, '--json', '-q'], { env });
-  const first = r.stdout.split('\n')[0] ?? '';
-  return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as VerifyTargetReport) : null };
-}
+type Run = ReportRun<ReplayReport>;
 
 function show(diffs: JsonlDifference[]): string {
   if (diffs.length === 0) return '';
@@ -382,11 +355,11 @@ if (bin !== undefined) {
       same(t, await dumpOverResp(target(h, pw)), manifest, 'password in the URI');
 
       await flush(h, pw);
-      const b = await replayCli([fixturePath(f.rdb), '--target', uri(h)], { REDISCLI_AUTH: pw });
+      const b = await replayCli([fixturePath(f.rdb), '--target', uri(h)], { env: { REDISCLI_AUTH: pw } });
       t.equal(b.code, 0, `password from REDISCLI_AUTH${b.code !== 0 ? `: ${b.stderr}` : ''}`);
       checkQuiet(b, 'REDISCLI_AUTH');
       same(t, await dumpOverResp(target(h, pw)), manifest, 'password from REDISCLI_AUTH');
-      const v = await verifyCli([fixturePath(f.rdb), '--target', uri(h)], { REDISCLI_AUTH: pw });
+      const v = await verifyCli([fixturePath(f.rdb), '--target', uri(h)], { env: { REDISCLI_AUTH: pw } });
       t.equal(v.code, 0, 'verify --target with REDISCLI_AUTH');
       t.notMatch(v.stdout + v.stderr, pw, 'verify does not print the password');
 
@@ -395,7 +368,7 @@ if (bin !== undefined) {
       t.equal(w.code, 8, 'a wrong password: exit 8');
       t.match(w.stderr, /authentication failed/);
       t.notMatch(w.stderr + w.stdout, wrong, 'the wrong password is not printed either');
-      const we = await replayCli([fixturePath(f.rdb), '--target', uri(h)], { REDISCLI_AUTH: wrong });
+      const we = await replayCli([fixturePath(f.rdb), '--target', uri(h)], { env: { REDISCLI_AUTH: wrong } });
       t.equal(we.code, 8, 'a wrong REDISCLI_AUTH: exit 8');
       t.notMatch(we.stderr + we.stdout, wrong);
       const none = await replayCli([fixturePath(f.rdb), '--target', uri(h)]);
@@ -516,7 +489,7 @@ async function writeBigRdb(path: string): Promise<Line[]> {
       ],
     }],
   };
-  const values: Array<{ key: string; v: Value; expireAt?: number }> = [
+  const values: HandmadeKey[] = [
     { key: 'big:list', v: { type: 'list', value: Array.from({ length: n }, (_, i) => el(i)) } },
     { key: 'big:list:ttl', v: { type: 'list', value: Array.from({ length: n }, (_, i) => el(i)) }, expireAt: 4102444800000 },
     { key: 'big:hash', v: { type: 'hash', value: Array.from({ length: n }, (_, i) => [te.encode(`field:${i}`), el(i)] as [Uint8Array, Uint8Array]) } },
@@ -527,16 +500,7 @@ async function writeBigRdb(path: string): Promise<Line[]> {
     { key: 'small:str', v: { type: 'string', value: te.encode('hello') }, expireAt: 4102444800000 },
     { key: 'small:list', v: { type: 'list', value: [te.encode('a'), te.encode('b')] } },
   ];
-  const w = new RdbWriter({ version: 10 });
-  w.begin();
-  w.selectDb(0, values.length, 2);
-  for (const x of values) {
-    const enc = encodeValue(x.v, 10, { key: te.encode(x.key) });
-    if (isDropped(enc)) throw new Error('test: dropped');
-    w.key({ key: te.encode(x.key), type: enc.type, payload: enc.payload, expireAt: x.expireAt ?? -1, idle: -1, freq: -1 });
-  }
-  w.end();
-  writeFileSync(path, w.drain());
+  writeValues(path, values);
   const read = await readToJsonl(readBytes(path));
   if (read.lines.length !== values.length) throw new Error('test: the big file does not read back');
   return read.lines;

@@ -1,6 +1,8 @@
 /** Runs the CLI in process (`main` with argv and captured streams), as the tests call it. */
 import { Readable, Writable } from 'node:stream';
 import { main } from '../../src/cli.js';
+import type { ReplayReport } from '../../src/pipelines/replay.js';
+import type { VerifyTargetReport } from '../../src/pipelines/verify-target.js';
 
 export interface Run {
   code: number;
@@ -32,4 +34,25 @@ export async function runCli(args: readonly string[], opts: { stdin?: Uint8Array
     env: opts.env ?? {},
   });
   return { code, stdout: out.text(), stderr: err.text() };
+}
+
+/** A run whose first line of stdout, when it is JSON (`--json`), is the command's report. */
+export interface ReportRun<R> extends Run {
+  report: R | null;
+}
+
+async function withReport<R>(args: readonly string[], opts: { stdin?: Uint8Array; env?: Record<string, string> }): Promise<ReportRun<R>> {
+  const r = await runCli(args, opts);
+  const first = r.stdout.split('\n')[0] ?? '';
+  return { ...r, report: first.startsWith('{') ? (JSON.parse(first) as R) : null };
+}
+
+/** `rdbmerge replay ARGS`; the report parsed from stdout when there is one (--json). */
+export function replayCli(args: readonly string[], opts: { stdin?: Uint8Array; env?: Record<string, string> } = {}): Promise<ReportRun<ReplayReport>> {
+  return withReport<ReplayReport>(['replay', ...args], opts);
+}
+
+/** `rdbmerge verify ARGS --json -q`, with its report. */
+export function verifyCli(args: readonly string[], opts: { env?: Record<string, string> } = {}): Promise<ReportRun<VerifyTargetReport>> {
+  return withReport<VerifyTargetReport>(['verify', ...args, '--json', '-q'], opts);
 }

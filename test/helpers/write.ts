@@ -3,8 +3,9 @@
  * fixture's manifest minus whatever the target version cannot hold (and the writer reported as
  * dropped). Shared by writer.test.ts and writer-redis.test.ts.
  */
-import { RdbWriter } from '../../native-free-parser/index.js';
-import type { KeyRecord, RdbRecord, RdbWriterOptions, WriterDrop } from '../../native-free-parser/index.js';
+import { writeFileSync } from 'node:fs';
+import { encodeValue, isDropped, RdbWriter } from '../../native-free-parser/index.js';
+import type { KeyRecord, RdbRecord, RdbWriterOptions, Value, WriterDrop } from '../../native-free-parser/index.js';
 import { jsonBytes } from '../../src/format/jsonl.js';
 import type { FixtureMeta } from './fixtures.js';
 
@@ -134,4 +135,26 @@ export function withoutStreamV2Metadata(lines: Array<Record<string, unknown>>): 
     for (const g of (v['groups'] as Array<Record<string, unknown>> | undefined) ?? []) delete g['entriesRead'];
   }
   return lines;
+}
+
+/** A key of a handmade file: its value, and an expiry (unix ms) when given. */
+export interface HandmadeKey {
+  key: string;
+  v: Value;
+  expireAt?: number;
+}
+
+/** Writes an RDB 10 file of `values`, all in db 0. */
+export function writeValues(path: string, values: readonly HandmadeKey[]): void {
+  const te = new TextEncoder();
+  const w = new RdbWriter({ version: 10 });
+  w.begin();
+  w.selectDb(0, values.length, values.filter((x) => x.expireAt !== undefined).length);
+  for (const x of values) {
+    const enc = encodeValue(x.v, 10, { key: te.encode(x.key) });
+    if (isDropped(enc)) throw new Error('test: dropped');
+    w.key({ key: te.encode(x.key), type: enc.type, payload: enc.payload, expireAt: x.expireAt ?? -1, idle: -1, freq: -1 });
+  }
+  w.end();
+  writeFileSync(path, w.drain());
 }
