@@ -173,17 +173,22 @@ export class Crc64 {
   /** The CRC as 8 bytes little-endian, as stored in RDB files and DUMP payloads. */
   digestBytes(): Uint8Array {
     const out = new Uint8Array(8);
+    this.digestInto(out, 0);
+    return out;
+  }
+
+  /** Writes the CRC as 8 bytes little-endian at `out[off..off+8)` (no array of its own: replay's per-key footer). */
+  digestInto(out: Uint8Array, off: number): void {
     const lo = this.l;
     const hi = this.h;
-    out[0] = lo;
-    out[1] = lo >>> 8;
-    out[2] = lo >>> 16;
-    out[3] = lo >>> 24;
-    out[4] = hi;
-    out[5] = hi >>> 8;
-    out[6] = hi >>> 16;
-    out[7] = hi >>> 24;
-    return out;
+    out[off] = lo;
+    out[off + 1] = lo >>> 8;
+    out[off + 2] = lo >>> 16;
+    out[off + 3] = lo >>> 24;
+    out[off + 4] = hi;
+    out[off + 5] = hi >>> 8;
+    out[off + 6] = hi >>> 16;
+    out[off + 7] = hi >>> 24;
   }
 
   /**

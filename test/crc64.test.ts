@@ -69,6 +69,10 @@ t.test('DUMP payload footers from redis-server 7.0.15', async (t) => {
     const c = crc64(hex(body));
     t.same(c.digestBytes(), hex(footer), `digest of ${body}`);
     t.ok(c.equalsBytes(hex(footer)), 'equalsBytes at 0');
+    // digestInto at an offset, as replay writes the footer after the 2-byte version.
+    const into = new Uint8Array(11).fill(0xee);
+    c.digestInto(into, 2);
+    t.same(into, new Uint8Array([0xee, 0xee, ...hex(footer), 0xee]), 'digestInto at offset 2, nothing else touched');
     // equalsBytes at an offset, as when checking the last 8 bytes of a payload in place.
     const payload = new Uint8Array([...hex(body), ...hex(footer)]);
     t.ok(crc64(payload, 0, payload.length - 8).equalsBytes(payload, payload.length - 8));

@@ -53,7 +53,7 @@ import {
 import type { KeyRecord, RdbError, Value } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
 import { ConflictError, InterruptedError, NetworkError, PartialFailureError, UsageError } from '../errors.js';
-import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
+import { jsonBytes, keyText, type JsonBytes } from '../format/jsonl.js';
 import { atomicWrite, STDIN, type AtomicFile } from '../io/files.js';
 import { spoolStream } from '../io/spool.js';
 import { readRdbFile } from '../io/rdb-file.js';
@@ -1206,7 +1206,7 @@ async function replayFiles(inputArgs: readonly string[], opts: ReplayOptions & {
       if (report.busy > 0 || existing.length > 0) {
         report.busyKeys = run.busyList;
         finish(report, t0);
-        const list = run.busyList.slice(0, 20).map((b) => `db ${b.db} ${typeof b.key === 'string' ? JSON.stringify(b.key) : `b64:${b.key.b64}`}`);
+        const list = run.busyList.slice(0, 20).map((b) => `db ${b.db} ${keyText(b.key)}`);
         const fl = existing.map((l) => `function library ${l.library}`);
         throw new ReplayBusyKeys(
           `${report.busy} key(s)${existing.length > 0 ? ` and ${existing.length} function librar${existing.length === 1 ? 'y' : 'ies'}` : ''} already on the target (--on-busykey error); nothing written:\n  ${[...list, ...fl].join('\n  ')}${report.busy > 20 ? `\n  ... (${report.busy - 20} more)` : ''}`,
@@ -1301,7 +1301,7 @@ async function replayFiles(inputArgs: readonly string[], opts: ReplayOptions & {
     }
 
     if (report.busy > 0) {
-      const list = run.busyList.slice(0, 20).map((b) => `db ${b.db} ${typeof b.key === 'string' ? JSON.stringify(b.key) : `b64:${b.key.b64}`}`);
+      const list = run.busyList.slice(0, 20).map((b) => `db ${b.db} ${keyText(b.key)}`);
       throw new ReplayBusyKeys(
         `${report.busy} key(s) appeared on the target while replaying (--on-busykey error); they were left as they were:\n  ${list.join('\n  ')}`,
         report,
@@ -1312,7 +1312,7 @@ async function replayFiles(inputArgs: readonly string[], opts: ReplayOptions & {
     if (bad > 0) {
       const written = report.restored + report.replaced + report.rebuilt + report.functions.loaded.length;
       const first: KeyFailure | { library: string; error: string } | undefined = report.failures.length > 0 ? report.failures[0] : report.functions.failed[0];
-      const msg = `${report.failed} key(s)${report.functions.failed.length > 0 ? ` and ${report.functions.failed.length} function librar${report.functions.failed.length === 1 ? 'y' : 'ies'}` : ''} failed, ${written} written; first: ${first === undefined ? '?' : 'key' in first ? `db ${first.db} ${typeof first.key === 'string' ? JSON.stringify(first.key) : `b64:${first.key.b64}`}: ${first.error}` : `library ${first.library}: ${first.error}`}`;
+      const msg = `${report.failed} key(s)${report.functions.failed.length > 0 ? ` and ${report.functions.failed.length} function librar${report.functions.failed.length === 1 ? 'y' : 'ies'}` : ''} failed, ${written} written; first: ${first === undefined ? '?' : 'key' in first ? `db ${first.db} ${keyText(first.key)}: ${first.error}` : `library ${first.library}: ${first.error}`}`;
       if (written === 0 && report.skipped === 0) throw new NetworkError(`nothing could be written: ${msg}`);
       throw new ReplayPartialFailure(msg, report, '--json prints every failure (up to the first 100)');
     }
@@ -1385,16 +1385,7 @@ function copiedPayload(type: number, payload: Uint8Array, version: number): Uint
   crc.update(payload);
   crc.update(footer, 0, 2);
   // The CRC little-endian into the footer, without digestBytes()'s array per key.
-  const lo = crc.lo;
-  const hi = crc.hi;
-  footer[2] = lo;
-  footer[3] = lo >>> 8;
-  footer[4] = lo >>> 16;
-  footer[5] = lo >>> 24;
-  footer[6] = hi;
-  footer[7] = hi >>> 8;
-  footer[8] = hi >>> 16;
-  footer[9] = hi >>> 24;
+  crc.digestInto(footer, 2);
   return [t, payload, footer];
 }
 
