@@ -22,7 +22,7 @@ import {
 import type { KeyRecord, RdbRecord, WriterDrop, WriteOutcome } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
 import { ConflictError, InterruptedError, UsageError } from '../errors.js';
-import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
+import { jsonBytes, keyText, type JsonBytes } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
 import { atomicWrite, expandInputs, snapshotTimeFromDisk, type AtomicFile } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
@@ -274,6 +274,36 @@ export async function resolveInputs(command: string, inputArgs: readonly string[
   return paths;
 }
 
+/** Input `index` (file `path`) before its first read: its snapshot time from the disk, an empty report. */
+export async function newInputState(index: number, path: string): Promise<InputState> {
+  return {
+    index,
+    path,
+    version: 0,
+    magic: 'REDIS',
+    diskSnapshot: await snapshotTimeFromDisk(path),
+    dbStarts: [],
+    selector: null,
+    report: {
+      file: path, rdbVersion: 0, magic: 'REDIS', keysRead: 0, emptyKeysSkipped: 0,
+      dropped: { db: 0, type: 0, match: 0, expired: 0 }, keysSelected: 0, keysWritten: 0, collisionsLost: 0,
+      perDb: {}, snapshotTime: null, expiryShift: 0, functions: 0,
+    },
+  };
+}
+
+/** A selector for one read of `st`: its snapshot time from `--snapshot-time`, else from the disk. */
+export function inputSelector(sel: SharedOptions, st: InputState): Selector {
+  const opt = snapshotTimeOption(sel, st.path);
+  return createSelector(sel, {
+    name: st.path,
+    index: st.index,
+    ...(opt !== undefined
+      ? { snapshotTime: opt, snapshotTimeSource: 'option' as const }
+      : st.diskSnapshot !== undefined ? { snapshotTime: st.diskSnapshot.time, snapshotTimeSource: st.diskSnapshot.source } : {}),
+  });
+}
+
 /**
  * Pass 1 of merge (and verify): streams every input in order, puts each selected key into the
  * collision index under its target database, and settles collisions as they come (`last` moves
@@ -292,32 +322,10 @@ export async function indexInputs(paths: readonly string[], opts: IndexOptions):
   const inputs: InputState[] = [];
   for (let i = 0; i < paths.length; i++) {
     const p = paths[i]!;
-    inputs.push({
-      index: i,
-      path: p,
-      version: 0,
-      magic: 'REDIS',
-      diskSnapshot: await snapshotTimeFromDisk(p),
-      dbStarts: [],
-      selector: null,
-      report: {
-        file: p, rdbVersion: 0, magic: 'REDIS', keysRead: 0, emptyKeysSkipped: 0,
-        dropped: { db: 0, type: 0, match: 0, expired: 0 }, keysSelected: 0, keysWritten: 0, collisionsLost: 0,
-        perDb: {}, snapshotTime: null, expiryShift: 0, functions: 0,
-      },
-    });
+    inputs.push(await newInputState(i, p));
   }
 
-  const newSelector = (st: InputState): Selector => {
-    const opt = snapshotTimeOption(sel, st.path);
-    return createSelector(sel, {
-      name: st.path,
-      index: st.index,
-      ...(opt !== undefined
-        ? { snapshotTime: opt, snapshotTimeSource: 'option' as const }
-        : st.diskSnapshot !== undefined ? { snapshotTime: st.diskSnapshot.time, snapshotTimeSource: st.diskSnapshot.source } : {}),
-    });
-  };
+  const newSelector = (st: InputState): Selector => inputSelector(sel, st);
 
   const ra = new RandomAccess([...paths], { maxValueSize });
   const fetchKey = (input: number, offset: number): Promise<Uint8Array> => ra.keyAt(input, offset);
@@ -466,7 +474,7 @@ export async function indexInputs(paths: readonly string[], opts: IndexOptions):
  */
 export function conflictError(ix: IndexedInputs, conflicts: readonly FunctionConflict[], outcome = 'nothing written'): ConflictError {
   const { collisions, collisionCount } = ix;
-  const list = [...collisions.values()].slice(0, 20).map((c) => `db ${c.db} ${typeof c.key === 'string' ? JSON.stringify(c.key) : `b64:${c.key.b64}`} in ${c.inputs.join(', ')}`);
+  const list = [...collisions.values()].slice(0, 20).map((c) => `db ${c.db} ${keyText(c.key)} in ${c.inputs.join(', ')}`);
   const fl = conflicts.slice(0, 10).map((c) => `library ${c.library}${c.function ? ` (function ${c.function})` : ''} in ${c.inputs.join(', ')}`);
   return new ConflictError(
     `${collisionCount} key collision(s)${conflicts.length ? ` and ${conflicts.length} function library conflict(s)` : ''}; ${outcome}:\n  ${[...list, ...fl].join('\n  ')}${collisions.size > 20 ? `\n  ... (${collisions.size - 20} more)` : ''}`,

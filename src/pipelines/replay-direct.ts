@@ -14,13 +14,12 @@
  * before anything was sent. `--check-first` keeps the two passes.
  */
 import { parseFunctionLibrary } from '../functions.js';
-import { snapshotTimeFromDisk } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
 import { KeyIndex } from '../merge/key-index.js';
 import { RandomAccess } from '../merge/random-access.js';
 import type { SharedOptions } from '../cli-options.js';
-import type { IndexedInputs, InputState, Library } from './merge.js';
-import { createSelector, snapshotTimeOption, type Selector } from './select.js';
+import { inputSelector, newInputState, type IndexedInputs, type InputState, type Library } from './merge.js';
+import type { Selector } from './select.js';
 import { open } from 'node:fs/promises';
 
 /** IndexedInputs whose every selected key is a winner (no index was built). */
@@ -56,20 +55,8 @@ export async function peekHeader(path: string): Promise<{ magic: 'REDIS' | 'VALK
  * @throws the codec's RdbError for a bad head
  */
 export async function directInputs(path: string, sel: SharedOptions, maxValueSize: number): Promise<DirectInputs> {
-  const st: InputState = {
-    index: 0,
-    path,
-    version: 0,
-    magic: 'REDIS',
-    diskSnapshot: await snapshotTimeFromDisk(path),
-    dbStarts: [],
-    selector: null,
-    report: {
-      file: path, rdbVersion: 0, magic: 'REDIS', keysRead: 0, emptyKeysSkipped: 0,
-      dropped: { db: 0, type: 0, match: 0, expired: 0 }, keysSelected: 0, keysWritten: 0, collisionsLost: 0,
-      perDb: {}, snapshotTime: null, expiryShift: 0, functions: 0,
-    },
-  };
+  const st = await newInputState(0, path);
+
   const libraries: Library[] = [];
   head: for await (const batch of readRdbFile(path, { maxValueSize, verifyChecksum: false })) {
     for (const r of batch) {
@@ -87,16 +74,8 @@ export async function directInputs(path: string, sel: SharedOptions, maxValueSiz
       }
     }
   }
-  const newSelector = (s: InputState): Selector => {
-    const opt = snapshotTimeOption(sel, s.path);
-    return createSelector(sel, {
-      name: s.path,
-      index: s.index,
-      ...(opt !== undefined
-        ? { snapshotTime: opt, snapshotTimeSource: 'option' as const }
-        : s.diskSnapshot !== undefined ? { snapshotTime: s.diskSnapshot.time, snapshotTimeSource: s.diskSnapshot.source } : {}),
-    });
-  };
+  const newSelector = (s: InputState): Selector => inputSelector(sel, s);
+
   const ra = new RandomAccess([path], { maxValueSize });
   return {
     direct: true,
