@@ -156,6 +156,31 @@ export function tlsOptionsFrom(raw: Raw, uris: ReadonlyArray<{ tls: boolean } | 
   };
 }
 
+/**
+ * A command's own option as a positive integer (`--connections`, `--split-slots` ...);
+ * undefined when not given.
+ * @throws UsageError naming the option
+ */
+export function positiveInt(raw: unknown, option: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const s = String(raw);
+  if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`${option}: a positive integer, found ${s}`);
+  return Number(s);
+}
+
+/**
+ * A command's own option as a positive number, decimals allowed (`--max-rate`); undefined when
+ * not given.
+ * @throws UsageError naming the option
+ */
+export function positiveNumber(raw: unknown, option: string): number | undefined {
+  if (raw === undefined) return undefined;
+  const s = String(raw);
+  const n = Number(s);
+  if (!/^\d+(\.\d+)?$/.test(s) || !(n > 0)) throw new UsageError(`${option}: a positive number, found ${s}`);
+  return n;
+}
+
 function collect(value: string, previous: unknown): string[] {
   return Array.isArray(previous) ? [...(previous as string[]), value] : [value];
 }

@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
 import { EXIT, UsageError } from '../errors.js';
-import type { JsonBytes } from '../format/jsonl.js';
+import { keyText } from '../format/jsonl.js';
 import { diff, type DiffDifference, type DiffProgress, type DiffReport } from '../pipelines/diff.js';
 import { parseDuration } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
@@ -70,10 +70,6 @@ export const registerDiff: RegisterCommand = (program: Command, ctx: CommandCont
     ctx.exitCode = report.same ? EXIT.ok : EXIT.verifyDiff;
   });
 };
-
-function keyText(k: JsonBytes): string {
-  return typeof k === 'string' ? JSON.stringify(k) : `b64:${k.b64}`;
-}
 
 function short(v: unknown): string {
   const s = JSON.stringify(v) ?? '(none)';

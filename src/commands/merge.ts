@@ -4,7 +4,7 @@
  * src/pipelines/verify.ts; this module wires options, progress and the human summary.
  */
 import { Option, type Command } from 'commander';
-import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
+import { addOptions, globalOptionsFrom, positiveInt, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
 import { UsageError } from '../errors.js';
 import { merge, type ConflictPolicy, type MergeProgress, type MergeReport } from '../pipelines/merge.js';
 import type { CommandContext, RegisterCommand } from './context.js';
@@ -26,13 +26,6 @@ export function targetVersionFrom(raw: Readonly<Record<string, unknown>>): numbe
   const n = Number(v);
   if (!/^\d+$/.test(String(v)) || n < 6 || n > 12) throw new UsageError(`--target-version: a version from 6 to 12, found ${String(v)}`);
   return n;
-}
-
-function positiveInt(raw: unknown, option: string): number | undefined {
-  if (raw === undefined) return undefined;
-  const s = String(raw);
-  if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`${option}: a positive integer, found ${s}`);
-  return Number(s);
 }
 
 export const registerMerge: RegisterCommand = (program: Command, ctx: CommandContext) => {

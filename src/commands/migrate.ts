@@ -5,8 +5,7 @@
  * table followed by the merge or replay summary (or one JSON object with --json).
  */
 import { Option, type Command } from 'commander';
-import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, tlsOptionsFrom } from '../cli-options.js';
-import { UsageError } from '../errors.js';
+import { addOptions, globalOptionsFrom, positiveInt, positiveNumber, SELECT_OPTIONS, sharedOptionsFrom, tlsOptionsFrom } from '../cli-options.js';
 import type { FetchReport } from '../pipelines/fetch.js';
 import type { ConflictPolicy, MergeProgress, MergeReport } from '../pipelines/merge.js';
 import { migrate, MigratePartialFailure, type MigrateReport } from '../pipelines/migrate.js';
@@ -17,14 +16,6 @@ import { addFetchOptions, fetchOptionsFrom, fetchProgress, renderFetch } from '.
 import { addMergeOptions, renderMerge, targetVersionFrom } from './merge.js';
 import { passProgress } from './progress.js';
 import { renderReplay } from './replay.js';
-
-function positive(raw: unknown, option: string, integer: boolean): number | undefined {
-  if (raw === undefined) return undefined;
-  const s = String(raw);
-  const n = Number(s);
-  if (!(integer ? /^\d+$/ : /^\d+(\.\d+)?$/).test(s) || !(n > 0)) throw new UsageError(`${option}: a positive ${integer ? 'integer' : 'number'}, found ${s}`);
-  return n;
-}
 
 export const registerMigrate: RegisterCommand = (program: Command, ctx: CommandContext) => {
   const cmd = program
@@ -97,12 +88,12 @@ export const registerMigrate: RegisterCommand = (program: Command, ctx: CommandC
         onBusykey: raw['onBusykey'] as BusyKeyPolicy,
         ...(targetVersion !== undefined ? { targetVersion } : {}),
         dropUnsupported: raw['dropUnsupported'] === true,
-        ...(raw['splitSlots'] !== undefined ? { splitSlots: positive(raw['splitSlots'], '--split-slots', true)! } : {}),
+        ...(raw['splitSlots'] !== undefined ? { splitSlots: positiveInt(raw['splitSlots'], '--split-slots')! } : {}),
         ...(typeof raw['clusterNodes'] === 'string' ? { clusterNodes: raw['clusterNodes'] } : {}),
         ...(typeof raw['report'] === 'string' ? { reportFile: raw['report'] } : {}),
-        connections: positive(raw['connections'], '--connections', true)!,
-        pipeline: positive(raw['pipeline'], '--pipeline', true)!,
-        ...(raw['maxRate'] !== undefined ? { maxRate: positive(raw['maxRate'], '--max-rate', false)! } : {}),
+        connections: positiveInt(raw['connections'], '--connections')!,
+        pipeline: positiveInt(raw['pipeline'], '--pipeline')!,
+        ...(raw['maxRate'] !== undefined ? { maxRate: positiveNumber(raw['maxRate'], '--max-rate')! } : {}),
         ...(bulk !== undefined ? { protoMaxBulkLen: parseSize(String(bulk), '--proto-max-bulk-len') } : {}),
         maxValueSize: g.maxValueSize,
         onFetched: (r) => {

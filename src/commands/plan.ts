@@ -6,9 +6,9 @@
  * stderr unless -q.
  */
 import { Option, type Command } from 'commander';
-import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
+import { addOptions, globalOptionsFrom, positiveInt, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
 import { UsageError } from '../errors.js';
-import type { JsonBytes } from '../format/jsonl.js';
+import { keyText } from '../format/jsonl.js';
 import type { ConflictPolicy } from '../pipelines/merge.js';
 import { plan, type PlanProgress, type PlanReport } from '../pipelines/plan.js';
 import type { BusyKeyPolicy } from '../pipelines/replay.js';
@@ -16,13 +16,6 @@ import { parseSize, parseUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
 import { addMergeOptions, targetVersionFrom } from './merge.js';
 import { passProgress } from './progress.js';
-
-function positiveInt(raw: unknown, option: string): number | undefined {
-  if (raw === undefined) return undefined;
-  const s = String(raw);
-  if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`${option}: a positive integer, found ${s}`);
-  return Number(s);
-}
 
 export const registerPlan: RegisterCommand = (program: Command, ctx: CommandContext) => {
   const cmd = program
@@ -109,10 +102,6 @@ export const registerPlan: RegisterCommand = (program: Command, ctx: CommandCont
     ctx.exitCode = report.exitCode;
   });
 };
-
-function keyText(k: JsonBytes): string {
-  return typeof k === 'string' ? JSON.stringify(k) : `b64:${k.b64}`;
-}
 
 function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`;

@@ -5,8 +5,11 @@
  * one JSON object with --json; printed too when the run ends with failed or busy keys).
  */
 import { Option, type Command } from 'commander';
-import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, TLS_OPTIONS, tlsOptionsFrom } from '../cli-options.js';
+import {
+  addOptions, globalOptionsFrom, positiveInt, positiveNumber, SELECT_OPTIONS, sharedOptionsFrom, TLS_OPTIONS, tlsOptionsFrom,
+} from '../cli-options.js';
 import { UsageError } from '../errors.js';
+import { keyText } from '../format/jsonl.js';
 import type { ConflictPolicy } from '../pipelines/merge.js';
 import {
   replay, type BusyKeyPolicy, type ReplayProgress, type ReplayReport, type ReportCarrier,
@@ -15,21 +18,6 @@ import { parseSize, parseUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
 import { passProgress } from './progress.js';
 import { targetVersionFrom } from './merge.js';
-
-function positiveInt(raw: unknown, option: string): number | undefined {
-  if (raw === undefined) return undefined;
-  const s = String(raw);
-  if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`${option}: a positive integer, found ${s}`);
-  return Number(s);
-}
-
-function positiveNumber(raw: unknown, option: string): number | undefined {
-  if (raw === undefined) return undefined;
-  const s = String(raw);
-  const n = Number(s);
-  if (!/^\d+(\.\d+)?$/.test(s) || !(n > 0)) throw new UsageError(`${option}: a positive number, found ${s}`);
-  return n;
-}
 
 function isCarrier(e: unknown): e is Error & ReportCarrier {
   return e instanceof Error && typeof (e as Partial<ReportCarrier>).report === 'object';
@@ -140,10 +128,6 @@ async function printReport(ctx: CommandContext, report: ReplayReport, json: bool
   } else {
     await ctx.out.write(renderReplay(report));
   }
-}
-
-function keyText(k: string | { b64: string }): string {
-  return typeof k === 'string' ? JSON.stringify(k) : `b64:${k.b64}`;
 }
 
 export function renderReplay(r: ReplayReport): string {

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, TLS_OPTIONS, tlsOptionsFrom } from '../cli-options.js';
 import { UsageError, VerifyDiffError } from '../errors.js';
-import type { JsonBytes } from '../format/jsonl.js';
+import { keyText } from '../format/jsonl.js';
 import type { ConflictPolicy } from '../pipelines/merge.js';
 import { verifyAgainst, type VerifyDifference, type VerifyProgress, type VerifyReport } from '../pipelines/verify.js';
 import { parseDuration, parseUri } from '../values.js';
@@ -104,10 +104,6 @@ export const registerVerify: RegisterCommand = (program: Command, ctx: CommandCo
     ctx.exitCode = 0;
   });
 };
-
-function keyText(k: JsonBytes): string {
-  return typeof k === 'string' ? JSON.stringify(k) : `b64:${k.b64}`;
-}
 
 function short(v: unknown): string {
   const s = JSON.stringify(v) ?? 'undefined';

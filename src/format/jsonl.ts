@@ -15,6 +15,11 @@ export function jsonBytes(b: Uint8Array): JsonBytes {
   return { b64: buf.toString('base64') };
 }
 
+/** A key as messages show it: JSON-quoted text, or `b64:...` for bytes that are not UTF-8. */
+export function keyText(k: JsonBytes): string {
+  return typeof k === 'string' ? JSON.stringify(k) : `b64:${k.b64}`;
+}
+
 function idStr(id: StreamId): string {
   return `${id.ms}-${id.seq}`;
 }

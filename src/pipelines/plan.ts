@@ -25,7 +25,7 @@ import { isRdbError, UnsupportedError } from '../../native-free-parser/index.js'
 import type { KeyRecord, RdbError, WriteOutcome } from '../../native-free-parser/index.js';
 import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { EXIT, InterruptedError, UsageError } from '../errors.js';
-import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
+import { jsonBytes, keyText, type JsonBytes } from '../format/jsonl.js';
 import { openClient, serverInfo, type RespConnection } from '../redis/connection.js';
 import { RespError, type Reply } from '../redis/resp.js';
 import { keyMemory, memoryModel, type EncodingConfig } from '../report/memory.js';
@@ -428,10 +428,6 @@ async function planMerge(inputArgs: readonly string[], opts: Resolved, out: stri
     report.error = `RDB ${mr.targetVersion} cannot hold ${mr.droppedUnsupported.length} thing(s) the inputs have, e.g. ${d.kind} ${d.key !== undefined ? keyText(d.key) : d.name ?? ''} (${d.reason})`;
   }
   return finishReport(report, tally, limits, t0);
-}
-
-function keyText(k: JsonBytes): string {
-  return typeof k === 'string' ? JSON.stringify(k) : `b64:${k.b64}`;
 }
 
 /**
