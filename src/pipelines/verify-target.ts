@@ -35,7 +35,7 @@ import {
   conflictError, indexInputs, resolveInputs, settleFunctions, settleWinners, type ConflictPolicy, type IndexedInputs,
   type MergeProgress,
 } from './merge.js';
-import { checkClusterMode, eachWinner, onlyDbZero } from './replay.js';
+import { checkClusterMode, eachWinner, onlyDbZero, versionNumber } from './replay.js';
 import type { VerifyDifference, VerifyReport } from './verify.js';
 import { compareKeyJson, expectedValue } from './verify.js';
 
@@ -297,10 +297,7 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
     const serverRdb = rdbVersionForServer(info.version, info.valkey);
     if (serverRdb === undefined) throw new NetworkError(`${shown}: cannot tell the server version from INFO`, 'give --target-version');
     const version = opts.targetVersion ?? (serverRdb >= 80 ? 11 : Math.min(serverRdb, 12));
-    const vn = (() => {
-      const m = /^(\d+)\.(\d+)/.exec(info.version);
-      return info.valkey ? 9999 : m === null ? 0 : Number(m[1]) * 100 + Number(m[2]);
-    })();
+    const vn = info.valkey ? 9999 : versionNumber(info.version);
     const run = new Checker(version, serverRdb >= 80, vn >= 700, tol, opts.limit ?? 100, dropUnsupported);
 
     const progress = opts.onProgress;
