@@ -91,11 +91,7 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
               inputs,
               { ...common, largestElement },
               (rec, type, m, file) => {
-                w.line({
-                  database: rec.db, type, key: rec.key, sizeInBytes: m.bytes, encoding: m.encoding,
-                  numElements: m.elements, lenLargestElement: m.largestElement, expiry: rec.expireAt,
-                  ...(file !== undefined ? { file } : {}),
-                });
+                w.fields(rec.db, type, rec.key, m.bytes, m.encoding, m.elements, m.largestElement, rec.expireAt, file);
               },
               async () => {
                 if (w.length > 0) await ctx.out.write(w.take());
