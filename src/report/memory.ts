@@ -20,7 +20,7 @@
  * only when their entries must be looked at.
  */
 import {
-  formatDoubleG17, formatDoubleShortest, lzfDecompressShared, rdb, type KeyRecord,
+  formatDoubleG17, formatDoubleShortest, lzfDecompressScratch, rdb, type KeyRecord,
 } from '../../native-free-parser/index.js';
 
 /** The server's encoding thresholds (its redis.conf settings). Defaults are Redis's. */
@@ -423,9 +423,10 @@ let lzfPending = -1;
 /** The bytes of the last string read (inflated when compressed). */
 function strBytes(): { buf: Uint8Array; start: number; end: number } {
   if (lzfPending >= 0) {
-    // A view into a shared slab: no allocation per blob (the view is dropped after the walk).
-    const out = lzfDecompressShared(P, sRawStart, sRawEnd, sLen, BASE + sRawStart);
-    return { buf: out, start: 0, end: out.length };
+    // Into one reused buffer: no allocation per blob. Valid until the next strBytes: callers
+    // walk it at once (and copy what they keep).
+    const out = lzfDecompressScratch(P, sRawStart, sRawEnd, sLen, BASE + sRawStart);
+    return { buf: out, start: 0, end: sLen };
   }
   return { buf: P, start: sRawStart, end: sRawEnd };
 }
@@ -1261,7 +1262,8 @@ function streamMemory(type: number, m: MemoryModel): KeyMemory {
   for (let i = 0; i < nodes; i++) {
     str();
     const k = strBytes();
-    nodeKeys.push(k.buf.subarray(k.start, k.end));
+    // (A compressed key is inflated into strBytes' reused buffer: copied.)
+    nodeKeys.push(lzfPending >= 0 ? k.buf.slice(k.start, k.end) : k.buf.subarray(k.start, k.end));
     str();
     lpBytes += sizeClass(sLen);
     if (sLen > largest) largest = sLen;
