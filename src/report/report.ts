@@ -211,6 +211,9 @@ export class ReportBuilder {
   private readonly ttl = new Map<TtlBucket, Count>(TTL_BUCKETS.map((b) => [b, count()]));
   private readonly levels: Level[];
   private evicted = 0;
+  /** Per level: hash of a prefix's bytes -> its bytes and counts (the lookup without a string). */
+  private readonly fast: Array<Map<number, { bytes: Uint8Array; count: Count }>>;
+  private scratch = new Uint8Array(256);
   private seq = 0;
   readonly files: MemoryReport['files'] = [];
 
@@ -227,6 +230,7 @@ export class ReportBuilder {
     this.byMemory = new TopHeap(this.top);
     this.byElements = new TopHeap(this.top);
     this.levels = Array.from({ length: this.depth }, () => ({ map: new Map() }));
+    this.fast = Array.from({ length: this.depth }, () => new Map());
   }
 
   add(k: ReportKey): void {
@@ -274,21 +278,50 @@ export class ReportBuilder {
     const sl = sep.length;
     if (sl === 0 || this.depth === 0) return;
     let from = 0;
-    let p = '';
+    // The prefix so far as bytes (digit-only segments as `*`): its latin1 string is the level's
+    // map key. `h` hashes those bytes, for the per-level cache that spares building that string.
+    let n = 0;
+    let h = 0x811c9dc5;
     for (let level = 0; level < this.depth; level++) {
       const at = indexOf(key, sep, from);
       if (at < 0) return;
       const end = at + sl;
       // A prefix that is the whole key (the key ends with the separator) is still a prefix of nothing else.
       if (end >= key.length) return;
-      p += this.collapseIds && isDigits(key, from, at) ? `*${this.sepL}` : latin1Slice.call(key, from, end);
-      const lv = this.levels[level]!;
-      let c = lv.map.get(p);
-      if (c === undefined) {
-        lv.map.set(p, (c = count()));
-        if (lv.map.size > this.cap) this.evict(level);
+      if (n + (end - from) + 1 > this.scratch.length) {
+        const grown = new Uint8Array(2 * (n + (end - from) + 1));
+        grown.set(this.scratch.subarray(0, n));
+        this.scratch = grown;
       }
-      add(c, bytes);
+      const buf = this.scratch;
+      if (this.collapseIds && isDigits(key, from, at)) {
+        buf[n++] = 0x2a;
+        h = Math.imul(h ^ 0x2a, 0x01000193);
+        for (let i = 0; i < sl; i++) h = Math.imul(h ^ (buf[n++] = sep[i]!), 0x01000193);
+      } else {
+        for (let i = from; i < end; i++) h = Math.imul(h ^ (buf[n++] = key[i]!), 0x01000193);
+      }
+      const fast = this.fast[level]!;
+      const hit = fast.get(h);
+      let c: Count | undefined;
+      if (hit !== undefined && sameBytes(hit.bytes, buf, n)) {
+        c = hit.count;
+      } else {
+        const p = latin1Slice.call(buf, 0, n);
+        const lv = this.levels[level]!;
+        c = lv.map.get(p);
+        if (c === undefined) {
+          lv.map.set(p, (c = count()));
+          if (lv.map.size > this.cap) {
+            this.evict(level);
+            // The cache may point at evicted counts: start it over.
+            for (const f of this.fast) f.clear();
+            if (!lv.map.has(p)) c = undefined;
+          }
+        }
+        if (c !== undefined && hit === undefined && fast.size < 4 * this.cap) fast.set(h, { bytes: buf.slice(0, n), count: c });
+      }
+      if (c !== undefined) add(c, bytes);
       from = end;
     }
   }
@@ -406,6 +439,13 @@ function ancestor(p: string, sep: string, levels: number): string {
     at = j + sep.length;
   }
   return p.slice(0, at);
+}
+
+/** `a` equals `b[0..n)`. */
+function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  if (a.length !== n) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** `b[s..e)` is a non-empty run of ASCII digits (an id segment). */
