@@ -92,18 +92,8 @@ export function memoryJsonLine(r: MemoryRow): string {
   return `${JSON.stringify(o)}\n`;
 }
 
-/** Bytes of one CSV row's parts, for MemoryCsvWriter. */
-export interface MemoryCsvFields {
-  database: number;
-  type: string;
-  key: Uint8Array;
-  sizeInBytes: number;
-  encoding: string;
-  numElements: number;
-  lenLargestElement: number;
-  expiry: number;
-  file?: string;
-}
+/** Bytes of one CSV row's parts, for MemoryCsvWriter: a MemoryRow, with any type name. */
+export type MemoryCsvFields = Omit<MemoryRow, 'type'> & { type: string };
 
 const COMMA = 0x2c;
 const NL = 0x0a;

@@ -814,15 +814,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       return zsetElements(type === rdb.TYPE_ZSET_2, m);
     case rdb.TYPE_ZSET_ZIPLIST:
     case rdb.TYPE_ZSET_LISTPACK: {
-      let lpBytes: number;
-      if (type === rdb.TYPE_ZSET_ZIPLIST) {
-        str();
-        const z = strBytes();
-        walkZiplist(z.buf, z.start, z.end, m);
-        lpBytes = LP_EMPTY + wLpBytes;
-      } else {
-        lpBytes = listpackBlob();
-      }
+      const lpBytes = pairsBlob(type === rdb.TYPE_ZSET_ZIPLIST, m);
       const pairs = wCount >>> 1;
       if (pairs > m.config.zsetMaxListpackEntries) {
         const z = strBytes();
@@ -844,15 +836,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
     }
     case rdb.TYPE_HASH_ZIPLIST:
     case rdb.TYPE_HASH_LISTPACK: {
-      let lpBytes: number;
-      if (type === rdb.TYPE_HASH_ZIPLIST) {
-        str();
-        const z = strBytes();
-        walkZiplist(z.buf, z.start, z.end, m);
-        lpBytes = LP_EMPTY + wLpBytes;
-      } else {
-        lpBytes = listpackBlob();
-      }
+      const lpBytes = pairsBlob(type === rdb.TYPE_HASH_ZIPLIST, m);
       const pairs = wCount >>> 1;
       if (pairs > m.config.hashMaxListpackEntries) {
         const z = strBytes();
@@ -892,6 +876,18 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       // Modules: the serialized size is the only measure here.
       return result(m.robj + sizeClass(P.length), 'module', 1, P.length);
   }
+}
+
+/**
+ * The blob of a packed hash or zset: a ziplist (walked; the listpack it becomes on load) or a
+ * listpack (kept as it is). Returns the listpack's bytes; sets wCount, wLargest, wMaxEven.
+ */
+function pairsBlob(ziplist: boolean, m: MemoryModel): number {
+  if (!ziplist) return listpackBlob();
+  str();
+  const z = strBytes();
+  walkZiplist(z.buf, z.start, z.end, m);
+  return LP_EMPTY + wLpBytes;
 }
 
 function listResult(nodes: readonly number[], count: number, largest: number, m: MemoryModel): KeyMemory {
