@@ -163,14 +163,24 @@ export class MemoryCsvWriter {
       this.word(String(v));
       return;
     }
-    let d = 1;
-    for (let x = v; x >= 10; x = Math.floor(x / 10)) d++;
+    const d = v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : String(v).length;
     this.ensure(d);
+    const buf = this.buf;
     let at = this.n + d;
     this.n = at;
+    if (v < 0x80000000) {
+      // Small integers: 32-bit division.
+      for (let x = v; ; ) {
+        const q = (x / 10) | 0;
+        buf[--at] = 0x30 + (x - q * 10);
+        if (q === 0) break;
+        x = q;
+      }
+      return;
+    }
     for (let x = v; ; ) {
       const q = Math.floor(x / 10);
-      this.buf[--at] = 0x30 + (x - q * 10);
+      buf[--at] = 0x30 + (x - q * 10);
       if (q === 0) break;
       x = q;
     }
@@ -204,17 +214,22 @@ export class MemoryCsvWriter {
     this.buf[this.n++] = COMMA;
     this.word(type);
     this.buf[this.n++] = COMMA;
+    // Copied while checked: a key that needs quoting or escapes is written again, the slow way.
     let plain = k.length > 0 && k[0] !== 0x20 && k[k.length - 1] !== 0x20;
-    for (let i = 0; plain && i < k.length; i++) {
-      const b = k[i]!;
-      if (b < 0x20 || b > 0x7e || b === 0x5c || b === COMMA || b === 0x22) plain = false;
-    }
     if (plain) {
       const buf = this.buf;
       let n = this.n;
-      for (let i = 0; i < k.length; i++) buf[n++] = k[i]!;
-      this.n = n;
-    } else {
+      for (let i = 0; i < k.length; i++) {
+        const b = k[i]!;
+        if (b < 0x20 || b > 0x7e || b === 0x5c || b === COMMA || b === 0x22) {
+          plain = false;
+          break;
+        }
+        buf[n++] = b;
+      }
+      if (plain) this.n = n;
+    }
+    if (!plain) {
       this.bytes(utf8.encode(csvKey(k)));
       this.ensure(320);
     }
