@@ -39,7 +39,7 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
     .option('--separator <SEP>', 'report: key-prefix separator', ':')
     .option('--depth <N>', 'report: key-prefix levels', '3')
     .option('--no-collapse-ids', 'report: list digit-only key segments one by one instead of as *')
-    .option('--no-largest-element', 'memory: write -1 as len_largest_element of listpacks kept as they are instead of walking (and inflating) them: about twice as fast');
+    .option('--no-largest-element', 'memory: write -1 as len_largest_element of listpacks kept as they are instead of walking (and inflating) them: about 1.5x as fast');
   addOptions(cmd, SELECT_OPTIONS);
   cmd.addHelpText(
     'after',
