@@ -211,6 +211,8 @@ export class ReportBuilder {
   private readonly ttl = new Map<TtlBucket, Count>(TTL_BUCKETS.map((b) => [b, count()]));
   private readonly levels: Level[];
   private evicted = 0;
+  /** encoding -> type -> db -> the counts `slot` gives. */
+  private readonly slots = new Map<string, Map<string, Map<number, Count[]>>>();
   /** Per level: hash of a prefix's bytes -> its bytes and counts (the lookup without a string). */
   private readonly fast: Array<Map<number, { bytes: Uint8Array; count: Count }>>;
   private scratch = new Uint8Array(256);
@@ -238,28 +240,40 @@ export class ReportBuilder {
     this.total.keys++;
     this.total.bytes += b;
     this.total.expiryBytes += k.expiryBytes;
-    let d = this.perDb.get(k.db);
-    if (d === undefined) {
-      d = { keys: 0, bytes: 0, types: new Map() };
-      this.perDb.set(k.db, d);
-    }
-    add(d, b);
-    let dt = d.types.get(k.type);
-    if (dt === undefined) d.types.set(k.type, (dt = count()));
-    add(dt, b);
-    let t = this.perType.get(k.type);
-    if (t === undefined) this.perType.set(k.type, (t = count()));
-    add(t, b);
-    let e = this.encodings.get(k.type);
-    if (e === undefined) this.encodings.set(k.type, (e = new Map()));
-    let ec = e.get(k.encoding);
-    if (ec === undefined) e.set(k.encoding, (ec = count()));
-    add(ec, b);
+    // The four counts a (db, type, encoding) adds to, found through one cache.
+    let byType = this.slots.get(k.encoding);
+    if (byType === undefined) this.slots.set(k.encoding, (byType = new Map()));
+    let byDb = byType.get(k.type);
+    if (byDb === undefined) byType.set(k.type, (byDb = new Map()));
+    let slot = byDb.get(k.db);
+    if (slot === undefined) byDb.set(k.db, (slot = this.slot(k.db, k.type, k.encoding)));
+    add(slot[0]!, b);
+    add(slot[1]!, b);
+    add(slot[2]!, b);
+    add(slot[3]!, b);
     add(this.ttl.get(this.ttlBucket(k.expireAt))!, b);
     const seq = this.seq++;
     if (this.byMemory.wants(b)) this.byMemory.push({ rank: b, seq, k });
     if (k.type !== 'string' && this.byElements.wants(k.elements)) this.byElements.push({ rank: k.elements, seq, k });
     this.addPrefixes(k.key, b);
+  }
+
+  /** The per-db, per-db-and-type, per-type and per-encoding counts of a key (created on first use). */
+  private slot(db: number, type: string, encoding: string): Count[] {
+    let d = this.perDb.get(db);
+    if (d === undefined) {
+      d = { keys: 0, bytes: 0, types: new Map() };
+      this.perDb.set(db, d);
+    }
+    let dt = d.types.get(type);
+    if (dt === undefined) d.types.set(type, (dt = count()));
+    let t = this.perType.get(type);
+    if (t === undefined) this.perType.set(type, (t = count()));
+    let e = this.encodings.get(type);
+    if (e === undefined) this.encodings.set(type, (e = new Map()));
+    let ec = e.get(encoding);
+    if (ec === undefined) e.set(encoding, (ec = count()));
+    return [d, dt, t, ec];
   }
 
   ttlBucket(expireAt: number): TtlBucket {
