@@ -109,6 +109,28 @@ export function lzfDecompressShared(src: Uint8Array, start: number, end: number,
   return new Uint8Array(slab.buffer, o0, ulen);
 }
 
+let scratch = new Uint8Array(SLAB_SIZE);
+let scratchView = new DataView(scratch.buffer);
+
+/**
+ * As {@link lzfDecompressShared}, into one reused buffer: the returned array holds the value in
+ * its first `ulen` bytes (and scratch after them) and is overwritten by the next call. For
+ * readers that look at a value and drop it before inflating the next (the memory estimate's
+ * listpack walks): no allocation per value at all.
+ */
+export function lzfDecompressScratch(src: Uint8Array, start: number, end: number, ulen: number, base = 0): Uint8Array {
+  const inLen = end - start;
+  if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) throw corruptLength(ulen, inLen, base);
+  if (ulen + SLOP > scratch.length) {
+    let cap = scratch.length * 2;
+    while (cap < ulen + SLOP) cap *= 2;
+    scratch = new Uint8Array(cap);
+    scratchView = new DataView(scratch.buffer);
+  }
+  decompressInto(src, start, end, scratch, scratchView, 0, ulen, scratch.length, base);
+  return scratch;
+}
+
 /**
  * The decoder: expands `src[start..end)` into `dst[o0..oend)`. `dv` views `dst` (same indexes);
  * bytes from `oend` up to `limit` are scratch space the fast paths may scribble on.
@@ -124,6 +146,11 @@ export function lzfDecompressShared(src: Uint8Array, start: number, end: number,
  * one ArrayBuffer per value). `set`/`copyWithin` per instruction lose: a subarray view per
  * literal, and call overhead for 5-10 byte copies.
  */
+let lastSrcBuffer: ArrayBufferLike | null = null;
+let lastSrcOffset = 0;
+let lastSrcLength = 0;
+let lastSrcView: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
 function decompressInto(
   src: Uint8Array, start: number, end: number,
   dst: Uint8Array, dv: DataView, o0: number, oend: number, limit: number,
@@ -132,7 +159,14 @@ function decompressInto(
   // DataView over src's buffer from src[0] on: reading a few bytes past `end` is harmless (those
   // bytes are copied into the scratch area only), reading past the buffer is not.
   const sbuf = src.buffer;
-  const sview = new DataView(sbuf, src.byteOffset, sbuf.byteLength - src.byteOffset);
+  // Values of one record batch are views into the same chunk: one DataView per chunk, not per value.
+  if (sbuf !== lastSrcBuffer || src.byteOffset !== lastSrcOffset || sbuf.byteLength !== lastSrcLength) {
+    lastSrcBuffer = sbuf;
+    lastSrcOffset = src.byteOffset;
+    lastSrcLength = sbuf.byteLength; // a detached or resized buffer gets a new view
+    lastSrcView = new DataView(sbuf, src.byteOffset, sbuf.byteLength - src.byteOffset);
+  }
+  const sview = lastSrcView;
   const sFast = sbuf.byteLength - src.byteOffset - SLOP; // ip <= sFast: 32 bytes readable at ip
   const dFast = limit - SLOP; // op <= dFast: 32 bytes writable at op
   let ip = start;

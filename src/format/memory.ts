@@ -92,18 +92,8 @@ export function memoryJsonLine(r: MemoryRow): string {
   return `${JSON.stringify(o)}\n`;
 }
 
-/** Bytes of one CSV row's parts, for MemoryCsvWriter. */
-export interface MemoryCsvFields {
-  database: number;
-  type: string;
-  key: Uint8Array;
-  sizeInBytes: number;
-  encoding: string;
-  numElements: number;
-  lenLargestElement: number;
-  expiry: number;
-  file?: string;
-}
+/** Bytes of one CSV row's parts, for MemoryCsvWriter: a MemoryRow, with any type name. */
+export type MemoryCsvFields = Omit<MemoryRow, 'type'> & { type: string };
 
 const COMMA = 0x2c;
 const NL = 0x0a;
@@ -118,6 +108,8 @@ export class MemoryCsvWriter {
   private buf = new Uint8Array(256 * 1024);
   private n = 0;
   private readonly words = new Map<string, Uint8Array>();
+  /** Date parts ("2026-11-25T") per day number, as bytes (bounded, as isoTime's). */
+  private readonly dayBytes = new Map<number, Uint8Array>();
 
   get length(): number {
     return this.n;
@@ -144,7 +136,16 @@ export class MemoryCsvWriter {
       w = utf8.encode(s);
       if (this.words.size < 1024) this.words.set(s, w);
     }
-    this.bytes(w);
+    if (w.length > 64) {
+      this.bytes(w);
+      this.ensure(320); // the room `fields` counts on
+      return;
+    }
+    this.ensure(w.length);
+    const buf = this.buf;
+    let n = this.n;
+    for (let i = 0; i < w.length; i++) buf[n++] = w[i]!;
+    this.n = n;
   }
 
   private int(v: number): void {
@@ -162,14 +163,24 @@ export class MemoryCsvWriter {
       this.word(String(v));
       return;
     }
-    let d = 1;
-    for (let x = v; x >= 10; x = Math.floor(x / 10)) d++;
+    const d = v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : String(v).length;
     this.ensure(d);
+    const buf = this.buf;
     let at = this.n + d;
     this.n = at;
+    if (v < 0x80000000) {
+      // Small integers: 32-bit division.
+      for (let x = v; ; ) {
+        const q = (x / 10) | 0;
+        buf[--at] = 0x30 + (x - q * 10);
+        if (q === 0) break;
+        x = q;
+      }
+      return;
+    }
     for (let x = v; ; ) {
       const q = Math.floor(x / 10);
-      this.buf[--at] = 0x30 + (x - q * 10);
+      buf[--at] = 0x30 + (x - q * 10);
       if (q === 0) break;
       x = q;
     }
@@ -185,42 +196,100 @@ export class MemoryCsvWriter {
   }
 
   line(r: MemoryCsvFields): void {
-    this.int(r.database);
-    this.ensure(1);
+    this.fields(r.database, r.type, r.key, r.sizeInBytes, r.encoding, r.numElements, r.lenLargestElement, r.expiry, r.file);
+  }
+
+  /**
+   * One CSV line from its parts (positional: no object per key). Room for the line is made once;
+   * numbers, the cached words and plain keys are copied byte by byte into it.
+   */
+  fields(
+    database: number, type: string, k: Uint8Array, sizeInBytes: number, encoding: string,
+    numElements: number, lenLargestElement: number, expiry: number, file?: string,
+  ): void {
+    // 5 numbers of up to 21 characters, 24 of expiry, 8 separators, the two words (cached,
+    // at most 64 bytes each here; longer ones go through ensure themselves).
+    this.ensure(k.length + 320);
+    this.int(database);
     this.buf[this.n++] = COMMA;
-    this.word(r.type);
-    this.ensure(1);
+    this.word(type);
     this.buf[this.n++] = COMMA;
-    const k = r.key;
+    // Copied while checked: a key that needs quoting or escapes is written again, the slow way.
     let plain = k.length > 0 && k[0] !== 0x20 && k[k.length - 1] !== 0x20;
-    for (let i = 0; plain && i < k.length; i++) {
-      const b = k[i]!;
-      if (b < 0x20 || b > 0x7e || b === 0x5c || b === COMMA || b === 0x22) plain = false;
+    if (plain) {
+      const buf = this.buf;
+      let n = this.n;
+      for (let i = 0; i < k.length; i++) {
+        const b = k[i]!;
+        if (b < 0x20 || b > 0x7e || b === 0x5c || b === COMMA || b === 0x22) {
+          plain = false;
+          break;
+        }
+        buf[n++] = b;
+      }
+      if (plain) this.n = n;
     }
-    if (plain) this.bytes(k);
-    else this.bytes(utf8.encode(csvKey(k)));
-    this.ensure(1);
+    if (!plain) {
+      this.bytes(utf8.encode(csvKey(k)));
+      this.ensure(320);
+    }
     this.buf[this.n++] = COMMA;
-    this.int(r.sizeInBytes);
-    this.ensure(1);
+    this.int(sizeInBytes);
     this.buf[this.n++] = COMMA;
-    this.word(r.encoding);
-    this.ensure(1);
+    this.word(encoding);
     this.buf[this.n++] = COMMA;
-    this.int(r.numElements);
-    this.ensure(1);
+    this.int(numElements);
     this.buf[this.n++] = COMMA;
-    this.int(r.lenLargestElement);
-    this.ensure(1);
+    this.int(lenLargestElement);
     this.buf[this.n++] = COMMA;
-    if (r.expiry >= 0) this.ascii(isoTime(r.expiry));
-    if (r.file !== undefined) {
+    if (expiry >= 0) this.time(expiry);
+    if (file !== undefined) {
       this.ensure(1);
       this.buf[this.n++] = COMMA;
-      this.bytes(utf8.encode(csvField(r.file)));
+      this.bytes(utf8.encode(csvField(file)));
     }
     this.ensure(1);
     this.buf[this.n++] = NL;
+  }
+
+  /** isoTime's text, as bytes: the day part from a cache, the time of day as digits. */
+  private time(ms: number): void {
+    if (!(ms >= 0 && ms < 253402300800000)) {
+      this.ascii(isoTime(ms));
+      return;
+    }
+    const day = Math.floor(ms / DAY);
+    let date = this.dayBytes.get(day);
+    if (date === undefined) {
+      if (this.dayBytes.size >= 4096) this.dayBytes.clear();
+      date = utf8.encode(new Date(day * DAY).toISOString().slice(0, 11));
+      this.dayBytes.set(day, date);
+    }
+    this.ensure(date.length + 13);
+    const buf = this.buf;
+    let n = this.n;
+    for (let i = 0; i < date.length; i++) buf[n++] = date[i]!;
+    let r = ms - day * DAY;
+    const h = Math.floor(r / 3_600_000);
+    r -= h * 3_600_000;
+    const m = Math.floor(r / 60_000);
+    r -= m * 60_000;
+    const sec = Math.floor(r / 1000);
+    r -= sec * 1000;
+    buf[n++] = 0x30 + Math.floor(h / 10);
+    buf[n++] = 0x30 + (h % 10);
+    buf[n++] = 0x3a;
+    buf[n++] = 0x30 + Math.floor(m / 10);
+    buf[n++] = 0x30 + (m % 10);
+    buf[n++] = 0x3a;
+    buf[n++] = 0x30 + Math.floor(sec / 10);
+    buf[n++] = 0x30 + (sec % 10);
+    buf[n++] = 0x2e;
+    buf[n++] = 0x30 + Math.floor(r / 100);
+    buf[n++] = 0x30 + (Math.floor(r / 10) % 10);
+    buf[n++] = 0x30 + (r % 10);
+    buf[n++] = 0x5a;
+    this.n = n;
   }
 
   /** The bytes written since the last take (a copy; the buffer is reused). */

@@ -95,19 +95,13 @@ export interface InspectReportOptions extends MemoryOptions {
   collapseIds?: boolean;
 }
 
-interface KeyVisit {
-  rec: KeyRecord;
-  type: LogicalType;
-  file: string | undefined;
-  model: MemoryModel;
-}
 
 /** The shared read loop: expands inputs, applies the selection, calls `visit` per kept key. */
 async function scan(
   inputs: readonly string[],
   opts: MemoryOptions,
-  /** Returns the key's estimated bytes. */
-  visit: (v: KeyVisit) => number,
+  /** Per kept key (positional: no object per key); returns the key's estimated bytes. */
+  visit: (rec: KeyRecord, type: LogicalType, file: string | undefined, model: MemoryModel) => number,
   afterBatch: () => Promise<void> | void,
 ): Promise<Omit<InspectMemoryResult, 'rows' | 'bytes'>> {
   const sel = opts.select ?? defaultSharedOptions();
@@ -175,7 +169,7 @@ async function scan(
             const e = selector(rec);
             if (e === null) continue;
             file.keys++;
-            file.bytes += visit({ rec: e, type: TYPE_KIND[e.type] ?? 'module', file: fileField, model });
+            file.bytes += visit(e, TYPE_KIND[e.type] ?? 'module', fileField, model);
           } else if (rec.kind === 'header') {
             file.rdbVersion = rec.version;
             // Valkey 9 files (VALKEY080) are estimated as Redis 7.2, the closest memory layout.
@@ -209,14 +203,17 @@ async function* counted(src: AsyncIterable<Uint8Array>, counter: { bytes: number
   }
 }
 
+const WITH_LARGEST = { largestElement: true };
+const WITHOUT_LARGEST = { largestElement: false };
+
 /** The estimate; a payload whose inner structure is damaged is a CorruptError at the key. */
-function estimate(v: KeyVisit, largestElement = true) {
+function estimate(rec: KeyRecord, model: MemoryModel, largestElement: boolean) {
   try {
-    return keyMemory(v.rec, v.model, { largestElement });
+    return keyMemory(rec, model, largestElement ? WITH_LARGEST : WITHOUT_LARGEST);
   } catch (err) {
     if (!(err instanceof RangeError)) throw err;
-    const e = new CorruptError({ offset: v.rec.valueOffset, expected: `a well-formed value (${err.message})` });
-    e.key = v.rec.key;
+    const e = new CorruptError({ offset: rec.valueOffset, expected: `a well-formed value (${err.message})` });
+    e.key = rec.key;
     throw e;
   }
 }
@@ -234,10 +231,10 @@ export async function scanMemory(
 ): Promise<Omit<InspectMemoryResult, 'rows'>> {
   const largest = opts.largestElement !== false;
   let bytes = 0;
-  const res = await scan(inputs, opts, (v) => {
-    const m = estimate(v, largest);
+  const res = await scan(inputs, opts, (rec, type, file, model) => {
+    const m = estimate(rec, model, largest);
     bytes += m.bytes;
-    visit(v.rec, v.type, m, v.file);
+    visit(rec, type, m, file);
     return m.bytes;
   }, afterBatch);
   return { ...res, bytes };
@@ -256,20 +253,20 @@ export async function inspectMemory(inputs: readonly string[], opts: InspectMemo
   const res = await scan(
     inputs,
     opts,
-    (v) => {
-      const m = estimate(v, largest);
+    (rec, type, file, model) => {
+      const m = estimate(rec, model, largest);
       bytes += m.bytes;
       const row: MemoryRow = {
-        database: v.rec.db,
-        type: v.type,
-        key: v.rec.key,
+        database: rec.db,
+        type,
+        key: rec.key,
         sizeInBytes: m.bytes,
         encoding: m.encoding,
         numElements: m.elements,
         lenLargestElement: m.largestElement,
-        expiry: v.rec.expireAt,
+        expiry: rec.expireAt,
       };
-      if (v.file !== undefined) row.file = v.file;
+      if (file !== undefined) row.file = file;
       if (opts.onRows === undefined) rows.push(row);
       else pending.push(row);
       return m.bytes;
@@ -308,19 +305,19 @@ export async function inspectReport(inputs: readonly string[], opts: InspectRepo
   const res = await scan(
     inputs,
     { ...opts, select: sel },
-    (v) => {
+    (rec, type, file, model) => {
       // The report lists no largest element: compressed listpacks need not be inflated.
-      const m = estimate(v, false);
+      const m = estimate(rec, model, false);
       b.add({
-        file: v.file,
-        db: v.rec.db,
-        key: v.rec.key,
-        type: v.type,
+        file,
+        db: rec.db,
+        key: rec.key,
+        type,
         encoding: m.encoding,
         bytes: m.bytes,
         expiryBytes: m.expiryBytes,
         elements: m.elements,
-        expireAt: v.rec.expireAt,
+        expireAt: rec.expireAt,
       });
       return m.bytes;
     },

@@ -20,7 +20,7 @@
  * only when their entries must be looked at.
  */
 import {
-  formatDoubleG17, formatDoubleShortest, lzfDecompressShared, rdb, type KeyRecord,
+  formatDoubleG17, formatDoubleShortest, lzfDecompressScratch, rdb, type KeyRecord,
 } from '../../native-free-parser/index.js';
 
 /** The server's encoding thresholds (its redis.conf settings). Defaults are Redis's. */
@@ -423,9 +423,10 @@ let lzfPending = -1;
 /** The bytes of the last string read (inflated when compressed). */
 function strBytes(): { buf: Uint8Array; start: number; end: number } {
   if (lzfPending >= 0) {
-    // A view into a shared slab: no allocation per blob (the view is dropped after the walk).
-    const out = lzfDecompressShared(P, sRawStart, sRawEnd, sLen, BASE + sRawStart);
-    return { buf: out, start: 0, end: out.length };
+    // Into one reused buffer: no allocation per blob. Valid until the next strBytes: callers
+    // walk it at once (and copy what they keep).
+    const out = lzfDecompressScratch(P, sRawStart, sRawEnd, sLen, BASE + sRawStart);
+    return { buf: out, start: 0, end: sLen };
   }
   return { buf: P, start: sRawStart, end: sRawEnd };
 }
@@ -813,15 +814,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       return zsetElements(type === rdb.TYPE_ZSET_2, m);
     case rdb.TYPE_ZSET_ZIPLIST:
     case rdb.TYPE_ZSET_LISTPACK: {
-      let lpBytes: number;
-      if (type === rdb.TYPE_ZSET_ZIPLIST) {
-        str();
-        const z = strBytes();
-        walkZiplist(z.buf, z.start, z.end, m);
-        lpBytes = LP_EMPTY + wLpBytes;
-      } else {
-        lpBytes = listpackBlob();
-      }
+      const lpBytes = pairsBlob(type === rdb.TYPE_ZSET_ZIPLIST, m);
       const pairs = wCount >>> 1;
       if (pairs > m.config.zsetMaxListpackEntries) {
         const z = strBytes();
@@ -843,15 +836,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
     }
     case rdb.TYPE_HASH_ZIPLIST:
     case rdb.TYPE_HASH_LISTPACK: {
-      let lpBytes: number;
-      if (type === rdb.TYPE_HASH_ZIPLIST) {
-        str();
-        const z = strBytes();
-        walkZiplist(z.buf, z.start, z.end, m);
-        lpBytes = LP_EMPTY + wLpBytes;
-      } else {
-        lpBytes = listpackBlob();
-      }
+      const lpBytes = pairsBlob(type === rdb.TYPE_HASH_ZIPLIST, m);
       const pairs = wCount >>> 1;
       if (pairs > m.config.hashMaxListpackEntries) {
         const z = strBytes();
@@ -891,6 +876,18 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       // Modules: the serialized size is the only measure here.
       return result(m.robj + sizeClass(P.length), 'module', 1, P.length);
   }
+}
+
+/**
+ * The blob of a packed hash or zset: a ziplist (walked; the listpack it becomes on load) or a
+ * listpack (kept as it is). Returns the listpack's bytes; sets wCount, wLargest, wMaxEven.
+ */
+function pairsBlob(ziplist: boolean, m: MemoryModel): number {
+  if (!ziplist) return listpackBlob();
+  str();
+  const z = strBytes();
+  walkZiplist(z.buf, z.start, z.end, m);
+  return LP_EMPTY + wLpBytes;
 }
 
 function listResult(nodes: readonly number[], count: number, largest: number, m: MemoryModel): KeyMemory {
@@ -1261,7 +1258,8 @@ function streamMemory(type: number, m: MemoryModel): KeyMemory {
   for (let i = 0; i < nodes; i++) {
     str();
     const k = strBytes();
-    nodeKeys.push(k.buf.subarray(k.start, k.end));
+    // (A compressed key is inflated into strBytes' reused buffer: copied.)
+    nodeKeys.push(lzfPending >= 0 ? k.buf.slice(k.start, k.end) : k.buf.subarray(k.start, k.end));
     str();
     lpBytes += sizeClass(sLen);
     if (sLen > largest) largest = sLen;

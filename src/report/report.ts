@@ -211,6 +211,11 @@ export class ReportBuilder {
   private readonly ttl = new Map<TtlBucket, Count>(TTL_BUCKETS.map((b) => [b, count()]));
   private readonly levels: Level[];
   private evicted = 0;
+  /** encoding -> type -> db -> the counts `slot` gives. */
+  private readonly slots = new Map<string, Map<string, Map<number, Count[]>>>();
+  /** Per level: hash of a prefix's bytes -> its bytes and counts (the lookup without a string). */
+  private readonly fast: Array<Map<number, { bytes: Uint8Array; count: Count }>>;
+  private scratch = new Uint8Array(256);
   private seq = 0;
   readonly files: MemoryReport['files'] = [];
 
@@ -227,6 +232,7 @@ export class ReportBuilder {
     this.byMemory = new TopHeap(this.top);
     this.byElements = new TopHeap(this.top);
     this.levels = Array.from({ length: this.depth }, () => ({ map: new Map() }));
+    this.fast = Array.from({ length: this.depth }, () => new Map());
   }
 
   add(k: ReportKey): void {
@@ -234,28 +240,40 @@ export class ReportBuilder {
     this.total.keys++;
     this.total.bytes += b;
     this.total.expiryBytes += k.expiryBytes;
-    let d = this.perDb.get(k.db);
-    if (d === undefined) {
-      d = { keys: 0, bytes: 0, types: new Map() };
-      this.perDb.set(k.db, d);
-    }
-    add(d, b);
-    let dt = d.types.get(k.type);
-    if (dt === undefined) d.types.set(k.type, (dt = count()));
-    add(dt, b);
-    let t = this.perType.get(k.type);
-    if (t === undefined) this.perType.set(k.type, (t = count()));
-    add(t, b);
-    let e = this.encodings.get(k.type);
-    if (e === undefined) this.encodings.set(k.type, (e = new Map()));
-    let ec = e.get(k.encoding);
-    if (ec === undefined) e.set(k.encoding, (ec = count()));
-    add(ec, b);
+    // The four counts a (db, type, encoding) adds to, found through one cache.
+    let byType = this.slots.get(k.encoding);
+    if (byType === undefined) this.slots.set(k.encoding, (byType = new Map()));
+    let byDb = byType.get(k.type);
+    if (byDb === undefined) byType.set(k.type, (byDb = new Map()));
+    let slot = byDb.get(k.db);
+    if (slot === undefined) byDb.set(k.db, (slot = this.slot(k.db, k.type, k.encoding)));
+    add(slot[0]!, b);
+    add(slot[1]!, b);
+    add(slot[2]!, b);
+    add(slot[3]!, b);
     add(this.ttl.get(this.ttlBucket(k.expireAt))!, b);
     const seq = this.seq++;
     if (this.byMemory.wants(b)) this.byMemory.push({ rank: b, seq, k });
     if (k.type !== 'string' && this.byElements.wants(k.elements)) this.byElements.push({ rank: k.elements, seq, k });
     this.addPrefixes(k.key, b);
+  }
+
+  /** The per-db, per-db-and-type, per-type and per-encoding counts of a key (created on first use). */
+  private slot(db: number, type: string, encoding: string): Count[] {
+    let d = this.perDb.get(db);
+    if (d === undefined) {
+      d = { keys: 0, bytes: 0, types: new Map() };
+      this.perDb.set(db, d);
+    }
+    let dt = d.types.get(type);
+    if (dt === undefined) d.types.set(type, (dt = count()));
+    let t = this.perType.get(type);
+    if (t === undefined) this.perType.set(type, (t = count()));
+    let e = this.encodings.get(type);
+    if (e === undefined) this.encodings.set(type, (e = new Map()));
+    let ec = e.get(encoding);
+    if (ec === undefined) e.set(encoding, (ec = count()));
+    return [d, dt, t, ec];
   }
 
   ttlBucket(expireAt: number): TtlBucket {
@@ -274,21 +292,50 @@ export class ReportBuilder {
     const sl = sep.length;
     if (sl === 0 || this.depth === 0) return;
     let from = 0;
-    let p = '';
+    // The prefix so far as bytes (digit-only segments as `*`): its latin1 string is the level's
+    // map key. `h` hashes those bytes, for the per-level cache that spares building that string.
+    let n = 0;
+    let h = 0x811c9dc5;
     for (let level = 0; level < this.depth; level++) {
       const at = indexOf(key, sep, from);
       if (at < 0) return;
       const end = at + sl;
       // A prefix that is the whole key (the key ends with the separator) is still a prefix of nothing else.
       if (end >= key.length) return;
-      p += this.collapseIds && isDigits(key, from, at) ? `*${this.sepL}` : latin1Slice.call(key, from, end);
-      const lv = this.levels[level]!;
-      let c = lv.map.get(p);
-      if (c === undefined) {
-        lv.map.set(p, (c = count()));
-        if (lv.map.size > this.cap) this.evict(level);
+      if (n + (end - from) + 1 > this.scratch.length) {
+        const grown = new Uint8Array(2 * (n + (end - from) + 1));
+        grown.set(this.scratch.subarray(0, n));
+        this.scratch = grown;
       }
-      add(c, bytes);
+      const buf = this.scratch;
+      if (this.collapseIds && isDigits(key, from, at)) {
+        buf[n++] = 0x2a;
+        h = Math.imul(h ^ 0x2a, 0x01000193);
+        for (let i = 0; i < sl; i++) h = Math.imul(h ^ (buf[n++] = sep[i]!), 0x01000193);
+      } else {
+        for (let i = from; i < end; i++) h = Math.imul(h ^ (buf[n++] = key[i]!), 0x01000193);
+      }
+      const fast = this.fast[level]!;
+      const hit = fast.get(h);
+      let c: Count | undefined;
+      if (hit !== undefined && sameBytes(hit.bytes, buf, n)) {
+        c = hit.count;
+      } else {
+        const p = latin1Slice.call(buf, 0, n);
+        const lv = this.levels[level]!;
+        c = lv.map.get(p);
+        if (c === undefined) {
+          lv.map.set(p, (c = count()));
+          if (lv.map.size > this.cap) {
+            this.evict(level);
+            // The cache may point at evicted counts: start it over.
+            for (const f of this.fast) f.clear();
+            if (!lv.map.has(p)) c = undefined;
+          }
+        }
+        if (c !== undefined && hit === undefined && fast.size < 4 * this.cap) fast.set(h, { bytes: buf.slice(0, n), count: c });
+      }
+      if (c !== undefined) add(c, bytes);
       from = end;
     }
   }
@@ -406,6 +453,13 @@ function ancestor(p: string, sep: string, levels: number): string {
     at = j + sep.length;
   }
   return p.slice(0, at);
+}
+
+/** `a` equals `b[0..n)`. */
+function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  if (a.length !== n) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** `b[s..e)` is a non-empty run of ASCII digits (an id segment). */
