@@ -16,11 +16,11 @@ import { performance } from 'node:perf_hooks';
 import { CorruptError, isRdbError, readRdb, TYPE_KIND, type KeyRecord, type LogicalType, type RdbInput } from '../../native-free-parser/index.js';
 import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { expandInputs, readStream, snapshotTimeFromDisk, STDIN } from '../io/files.js';
+import { expandInputs, readStream, STDIN } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
 import { keyMemory, memoryModel, type EncodingConfig, type KeyMemory, type MemoryModel } from '../report/memory.js';
 import { ReportBuilder, type MemoryReport } from '../report/report.js';
-import { createSelector, snapshotTimeOption, unmatchedSnapshotTimes, type DropReason } from './select.js';
+import { selectorForInput, unmatchedSnapshotTimes, type DropReason } from './select.js';
 import type { InspectProgress } from './inspect.js';
 
 /** One key of `--format memory`. */
@@ -135,14 +135,7 @@ async function scan(
     const name = names[index]!;
     const shown = name === STDIN ? 'stdin' : name;
     const fileField = several ? name : undefined;
-    const optTime = snapshotTimeOption(sel, name);
-    const disk = optTime === undefined ? await snapshotTimeFromDisk(name) : undefined;
-    const selector = createSelector(sel, {
-      name,
-      index,
-      snapshotTime: optTime ?? disk?.time,
-      snapshotTimeSource: optTime !== undefined ? 'option' : disk?.source,
-    });
+    const selector = await selectorForInput(sel, name, index);
     const counter = { bytes: 0 };
     // Files: the CRC-64 is checked on a second thread (io/rdb-file.ts); stdin: inline.
     const batches = name === STDIN

@@ -23,9 +23,9 @@ import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { jsonBytes, JsonlBuilder, type JsonBytes } from '../format/jsonl.js';
 import { parseFunctionLibrary } from '../functions.js';
-import { expandInputs, readChunks, readStream, snapshotTimeFromDisk, STDIN } from '../io/files.js';
+import { expandInputs, readChunks, readStream, STDIN } from '../io/files.js';
 import {
-  createSelector, snapshotTimeOption, unmatchedSnapshotTimes, type DropReason, type Selector, type SnapshotTime,
+  selectorForInput, unmatchedSnapshotTimes, type DropReason, type Selector, type SnapshotTime,
 } from './select.js';
 import { LOGICAL_TYPES } from '../values.js';
 
@@ -264,14 +264,7 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
     const shown = name === STDIN ? 'stdin' : name;
     const fileField = several ? name : undefined;
     const fileJson = fileField === undefined ? undefined : new TextEncoder().encode(JSON.stringify(fileField));
-    const optTime = snapshotTimeOption(sel, name);
-    const disk = optTime === undefined ? await snapshotTimeFromDisk(name) : undefined;
-    const selector = createSelector(sel, {
-      name,
-      index,
-      snapshotTime: optTime ?? disk?.time,
-      snapshotTimeSource: optTime !== undefined ? 'option' : disk?.source,
-    });
+    const selector = await selectorForInput(sel, name, index);
     const counter = { bytes: 0 };
     const source: RdbInput = counted(name === STDIN ? readStream(opts.stdin!) : readChunks(name, opts.chunkSize), counter);
     const st = emptyStats();

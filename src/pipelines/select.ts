@@ -15,6 +15,7 @@ import { resolve } from 'node:path';
 import { TYPE_KIND, type KeyRecord } from '../../native-free-parser/index.js';
 import type { SharedOptions } from '../cli-options.js';
 import { UsageError } from '../errors.js';
+import { snapshotTimeFromDisk } from '../io/files.js';
 import { compileGlob } from '../glob.js';
 
 /** Where an input's snapshot time came from; reports print it. */
@@ -99,6 +100,22 @@ function ctimeMs(value: Uint8Array): number | undefined {
   for (let i = 0; i < value.length && i < 24; i++) s += String.fromCharCode(value[i]!);
   if (!/^-?\d{1,15}$/.test(s)) return undefined;
   return Number(s) * 1000;
+}
+
+/**
+ * The selector of input `index` (`name`, a path or STDIN) for a pass that reads it once: its
+ * snapshot time from `--snapshot-time`, else from the disk (the .meta.json beside it, its mtime);
+ * the file's own ctime aux field, when it has one, is taken while reading.
+ */
+export async function selectorForInput(opts: SharedOptions, name: string, index: number): Promise<Selector> {
+  const optTime = snapshotTimeOption(opts, name);
+  const disk = optTime === undefined ? await snapshotTimeFromDisk(name) : undefined;
+  return createSelector(opts, {
+    name,
+    index,
+    snapshotTime: optTime ?? disk?.time,
+    snapshotTimeSource: optTime !== undefined ? 'option' : disk?.source,
+  });
 }
 
 /** Builds the selector for one input. */
