@@ -673,28 +673,34 @@ function intsetAt(b: Uint8Array, s: number, width: number, i: number): number {
   return hi * 4294967296 + lo;
 }
 
+/** Where the zipmap length zipmapLen read last ends. */
+let zmNext = 0;
+
+/** A zipmap length at `p`: one byte below 254, else 254 and a 4-byte little-endian length. */
+function zipmapLen(b: Uint8Array, p: number): number {
+  const c = b[p]!;
+  if (c < 254) {
+    zmNext = p + 1;
+    return c;
+  }
+  zmNext = p + 5;
+  return u32le(b, p + 1);
+}
+
 /** Zipmap (Redis < 2.6 hashes): pairs, the listpack they become, longest field/value. */
 function walkZipmap(b: Uint8Array, s: number, e: number): void {
   let p = s + 1;
   let count = 0;
   let largest = 0;
   let lp = 0;
-  const lenAt = (): number => {
-    const c = b[p]!;
-    if (c < 254) {
-      p += 1;
-      return c;
-    }
-    const v = u32le(b, p + 1);
-    p += 5;
-    return v;
-  };
   while (p < e && b[p] !== 0xff) {
-    const fl = lenAt();
+    const fl = zipmapLen(b, p);
+    p = zmNext;
     const fv = intOf(b, p, p + fl);
     lp += fv === fv ? lpIntEntry(fv) : lpStrEntry(fl);
     p += fl;
-    const vl = lenAt();
+    const vl = zipmapLen(b, p);
+    p = zmNext;
     const free = b[p]!;
     p += 1;
     const vv = vl <= 20 ? intOf(b, p, p + vl) : NaN;
@@ -1154,21 +1160,13 @@ function hashFromPairs(b: Uint8Array, s: number, e: number, form: 'zipmap' | 'zi
   let largest = 0;
   if (form === 'zipmap') {
     let p = s + 1;
-    const lenAt = (): number => {
-      const c = b[p]!;
-      if (c < 254) {
-        p += 1;
-        return c;
-      }
-      const v = u32le(b, p + 1);
-      p += 5;
-      return v;
-    };
     while (p < e && b[p] !== 0xff) {
-      const fl = lenAt();
-      p += fl;
-      const vl = lenAt();
-      p += 1 + vl + b[p - 1 - vl]!;
+      const fl = zipmapLen(b, p);
+      p = zmNext + fl;
+      const vl = zipmapLen(b, p);
+      p = zmNext;
+      // The free byte, then the value and its unused tail.
+      p += 1 + vl + b[p]!;
       sds += sdsSize(fl, m) + sdsSize(vl, m);
       largest = Math.max(largest, fl, vl);
     }
