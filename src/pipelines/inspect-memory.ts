@@ -16,12 +16,12 @@ import { performance } from 'node:perf_hooks';
 import { CorruptError, isRdbError, readRdb, TYPE_KIND, type KeyRecord, type LogicalType, type RdbInput } from '../../native-free-parser/index.js';
 import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { expandInputs, readStream, STDIN } from '../io/files.js';
+import { readStream, STDIN } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
 import { keyMemory, memoryModel, type EncodingConfig, type KeyMemory, type MemoryModel } from '../report/memory.js';
 import { ReportBuilder, type MemoryReport } from '../report/report.js';
-import { selectorForInput, unmatchedSnapshotTimes, type DropReason } from './select.js';
-import type { InspectProgress } from './inspect.js';
+import { selectorForInput, type DropReason } from './select.js';
+import { inspectedInputs, type InspectProgress } from './inspect.js';
 
 /** One key of `--format memory`. */
 export interface MemoryRow {
@@ -110,13 +110,7 @@ async function scan(
   if (opts.targetVersion !== undefined && (!Number.isInteger(opts.targetVersion) || opts.targetVersion < 6 || opts.targetVersion > 12)) {
     throw new UsageError(`--target-version: a version from 6 to 12, found ${String(opts.targetVersion)}`);
   }
-  if (inputs.length === 0) throw new UsageError('no INPUT given');
-  const names = await expandInputs(inputs);
-  const unmatched = unmatchedSnapshotTimes(sel, names);
-  if (unmatched.length > 0) {
-    throw new UsageError(`--snapshot-time: ${unmatched.map((n) => JSON.stringify(n)).join(', ')} is not among the inputs`);
-  }
-  if (names.includes(STDIN) && opts.stdin === undefined) throw new UsageError('input - (stdin) is not available here');
+  const names = await inspectedInputs(inputs, sel, opts.stdin !== undefined);
   const several = names.length > 1;
   const started = performance.now();
   let lastProgress = started;

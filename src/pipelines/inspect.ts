@@ -232,6 +232,22 @@ async function* counted(src: AsyncIterable<Uint8Array>, counter: { bytes: number
 }
 
 /**
+ * The inputs of a one-pass read (inspect, inspect --format memory/report): files and directories
+ * expanded, every `--snapshot-time` naming one of them, `-` only where stdin is available.
+ * @throws UsageError
+ */
+export async function inspectedInputs(inputs: readonly string[], sel: SharedOptions, stdinAvailable: boolean): Promise<string[]> {
+  if (inputs.length === 0) throw new UsageError('no INPUT given');
+  const names = await expandInputs(inputs);
+  const unmatched = unmatchedSnapshotTimes(sel, names);
+  if (unmatched.length > 0) {
+    throw new UsageError(`--snapshot-time: ${unmatched.map((n) => JSON.stringify(n)).join(', ')} is not among the inputs`);
+  }
+  if (names.includes(STDIN) && !stdinAvailable) throw new UsageError('input - (stdin) is not available here');
+  return names;
+}
+
+/**
  * Inspects RDB inputs (files, directories of `*.rdb`, `-` for `opts.stdin`).
  * @throws RdbError (corrupt, truncated, checksum, unsupported, limit) naming the input and offset;
  *   UsageError for a missing input, a `--snapshot-time` naming no input, or `--rebase-expiry`
@@ -246,14 +262,7 @@ export async function inspect(inputs: readonly string[], opts: InspectOptions = 
   if (format !== 'summary' && write === undefined) throw new Error('rdbmerge internal: inspect --format needs opts.write');
   const interval = opts.progressIntervalMs ?? 250;
   const started = performance.now();
-  if (inputs.length === 0) throw new UsageError('no INPUT given');
-
-  const names = await expandInputs(inputs);
-  const unmatched = unmatchedSnapshotTimes(sel, names);
-  if (unmatched.length > 0) {
-    throw new UsageError(`--snapshot-time: ${unmatched.map((n) => JSON.stringify(n)).join(', ')} is not among the inputs`);
-  }
-  if (names.includes(STDIN) && opts.stdin === undefined) throw new UsageError('input - (stdin) is not available here');
+  const names = await inspectedInputs(inputs, sel, opts.stdin !== undefined);
   const several = names.length > 1;
   const files: FileSummary[] = [];
   let lastProgress = started;
