@@ -1,5 +1,6 @@
 /** The benchmark cases: each returns rows measured in its own processes. */
 import type { Row, Server } from './run.js';
+import { defaultThreads } from '../src/pipelines/memory-parallel.js';
 
 export interface BenchContext {
   file: string;
@@ -163,12 +164,16 @@ export const cases: BenchCase[] = [
       // version. HDT3213/rdb's memory report (~227,000 keys/s) and redis-rdb-tools (~26,000 keys/s)
       // are the issue author's measurements on this file: neither tool is installed here.
       const vs = (s: number): string => `${(ctx.keys / s / 227_000).toFixed(2)}x HDT3213/rdb's 227k keys/s`;
+      // By default the file is parsed on every core (the main thread and workers); --threads 1
+      // is the one-thread figure.
       const m = await ctx.measure('sh', ['-c', `'${ctx.node}' '${ctx.bin}' inspect '${ctx.file}' --format memory -q > /dev/null`]);
+      const one = await ctx.measure('sh', ['-c', `'${ctx.node}' '${ctx.bin}' inspect '${ctx.file}' --format memory --threads 1 -q > /dev/null`]);
       // Without len_largest_element for LZF-compressed listpacks: nothing is inflated.
       const f = await ctx.measure('sh', ['-c', `'${ctx.node}' '${ctx.bin}' inspect '${ctx.file}' --format memory --no-largest-element -q > /dev/null`]);
       const r = await ctx.measure('sh', ['-c', `'${ctx.node}' '${ctx.bin}' inspect '${ctx.file}' --format report -q > /dev/null`]);
       return [
-        mk('inspect --format memory', 'rdbmerge', ctx.keys, ctx.size, m, vs(m.seconds)),
+        mk(`inspect --format memory (${defaultThreads()} threads)`, 'rdbmerge', ctx.keys, ctx.size, m, vs(m.seconds)),
+        mk('inspect --format memory --threads 1', 'rdbmerge', ctx.keys, ctx.size, one, vs(one.seconds)),
         mk('inspect --format memory --no-largest-element', 'rdbmerge', ctx.keys, ctx.size, f, vs(f.seconds)),
         mk('inspect --format report', 'rdbmerge', ctx.keys, ctx.size, r, vs(r.seconds)),
       ];

@@ -202,13 +202,25 @@ export class Crc64 {
     return lo === this.l >>> 0 && hi === this.h >>> 0;
   }
 
-  /** Back to the initial value (0), to checksum another stream with the same object. */
   /** Restores a register saved from `lo`/`hi` (to resume a CRC from a known prefix). */
   setState(lo: number, hi: number): void {
     this.l = lo | 0;
     this.h = hi | 0;
   }
 
+  /**
+   * Appends a stream whose own CRC (from 0) is `lo`/`hi` over `length` bytes: afterwards this is
+   * the CRC of both streams one after the other. Lets threads checksum the parts of one file.
+   */
+  append(lo: number, hi: number, length: number): void {
+    // CRC(A . B) = CRC(A) * x^(8 |B|) mod P  xor  CRC(B), for a CRC with init 0 and no final xor.
+    const shift = xPow8n(length);
+    mulModP(shift.lo, shift.hi, this.l >>> 0, this.h >>> 0);
+    this.l = (PROD_LO ^ lo) | 0;
+    this.h = (PROD_HI ^ hi) | 0;
+  }
+
+  /** Back to the initial value (0), to checksum another stream with the same object. */
   reset(): void {
     this.l = 0;
     this.h = 0;
@@ -218,6 +230,67 @@ export class Crc64 {
   toBigInt(): bigint {
     return (BigInt(this.h >>> 0) << 32n) | BigInt(this.l >>> 0);
   }
+}
+
+// ---- combining CRCs: polynomials mod P in the reflected bit order of the register -------------
+// Bit 63 of a (lo, hi) pair is the coefficient of x^0, bit 0 that of x^63 (the table CRC's
+// order). Used per part of a file, never per byte: plain loops over 64 bits.
+
+let PROD_LO = 0;
+let PROD_HI = 0;
+
+/** (a * b) mod P into PROD_LO/PROD_HI. */
+function mulModP(alo: number, ahi: number, blo: number, bhi: number): void {
+  let plo = 0;
+  let phi = 0;
+  for (let bit = 63; bit >= 0; bit--) {
+    const set = bit >= 32 ? (ahi >>> (bit - 32)) & 1 : (alo >>> bit) & 1;
+    if (set !== 0) {
+      plo ^= blo;
+      phi ^= bhi;
+    }
+    // b = b * x mod P
+    const carry = blo & 1;
+    blo = (blo >>> 1) | ((bhi & 1) << 31);
+    bhi >>>= 1;
+    if (carry !== 0) {
+      blo ^= POLY_LO;
+      bhi ^= POLY_HI;
+    }
+  }
+  PROD_LO = plo >>> 0;
+  PROD_HI = phi >>> 0;
+}
+
+/** x^(2^k) mod P for k = 0..63. */
+const X2N_LO = new Uint32Array(64);
+const X2N_HI = new Uint32Array(64);
+(function buildX2n(): void {
+  let lo = 0;
+  let hi = 0x40000000; // x^1
+  for (let k = 0; k < 64; k++) {
+    X2N_LO[k] = lo;
+    X2N_HI[k] = hi;
+    mulModP(lo, hi, lo, hi);
+    lo = PROD_LO;
+    hi = PROD_HI;
+  }
+})();
+
+/** x^(8n) mod P: the factor that moves a CRC past n zero bytes. */
+function xPow8n(n: number): { lo: number; hi: number } {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`crc64 append: a byte length, found ${n}`);
+  let lo = 0;
+  let hi = 0x80000000; // x^0
+  for (let k = 3; n > 0; k++) {
+    if (n % 2 === 1) {
+      mulModP(X2N_LO[k & 63]!, X2N_HI[k & 63]!, lo, hi);
+      lo = PROD_LO;
+      hi = PROD_HI;
+    }
+    n = Math.floor(n / 2);
+  }
+  return { lo, hi };
 }
 
 /**

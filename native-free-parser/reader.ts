@@ -69,6 +69,14 @@ export class RdbParser {
   done = false;
   /** Random access only: stop after the key, leaving the payload empty. */
   keyOnly = false;
+  /**
+   * Skim: key records are walked (their extent checked as in a full parse) but neither built
+   * nor pushed; `skimmed` counts them. For a driver that only needs record boundaries, the
+   * databases and the checksum (the parallel memory scan hands the keys to worker threads).
+   */
+  skimKeys = false;
+  /** Key records walked in skim mode. */
+  skimmed = 0;
   private headerDone = false;
   private readonly crc = new Crc64();
   /** Absolute offset up to which bytes were fed to the CRC. */
@@ -140,6 +148,22 @@ export class RdbParser {
   /** For random access into a stream whose header was read elsewhere. */
   skipHeader(): void {
     this.headerDone = true;
+  }
+
+  /**
+   * Continues a file from a record boundary another parser found: `buf[pos]` (absolute offset
+   * `base + pos`) starts a record of a `version`/`magic` file whose current database is `db`.
+   * No checksum is kept from there (the driver that found the boundary checks it).
+   */
+  resumeAt(buf: Uint8Array, base: number, pos: number, at: { version: number; magic: 'REDIS' | 'VALKEY'; db: number }): void {
+    this.version = at.version;
+    this.magic = at.magic;
+    this.db = at.db;
+    this.headerDone = true;
+    this.done = false;
+    this.cur.rdbVersion = at.magic === 'VALKEY' ? RDB_VERSION_MAX : at.version;
+    this.cur.reset(buf, base, pos);
+    this.crcPos = base + pos;
   }
 
   /** Parses exactly one record (random access). */
@@ -326,6 +350,12 @@ export class RdbParser {
   private parseKey(out: RdbRecord[], type: number, start: number, expireAt: number, idle: number, freq: number): void {
     const c = this.cur;
     if (!this.isKnownType(type)) throw this.unknownType(type, c.pos - 1);
+    if (this.skimKeys) {
+      c.skipString();
+      this.skipValue(type);
+      this.skimmed++;
+      return;
+    }
     const keyStart = c.pos;
     const key = c.string();
     const valueStart = c.pos;

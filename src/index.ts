@@ -10,9 +10,9 @@ export type {
   InspectOptions, InspectReport, InspectFormat, InspectProgress, InspectTotal, FileSummary, KeyStats, LargeKey,
   FunctionLibrarySummary,
 } from './pipelines/inspect.js';
-export { inspectMemory, inspectReport } from './pipelines/inspect-memory.js';
+export { inspectMemory, inspectReport, writeMemory } from './pipelines/inspect-memory.js';
 export type {
-  MemoryRow, MemoryOptions, InspectMemoryOptions, InspectMemoryResult, InspectReportOptions,
+  MemoryRow, MemoryOptions, InspectMemoryOptions, InspectMemoryResult, InspectReportOptions, WriteMemoryOptions,
 } from './pipelines/inspect-memory.js';
 export { memoryModel, keyMemory, sizeClass, sdsSize, raxNodes, DEFAULT_ENCODING_CONFIG } from './report/memory.js';
 export type { MemoryModel, KeyMemory, KeyMemoryOptions, EncodingConfig } from './report/memory.js';

@@ -297,6 +297,12 @@ t.test('bad options and bad input', async (t) => {
   t.equal((await runCli(['inspect', '--format', 'report', '--top', 'x', f])).code, 2, '--top x: usage error');
   t.equal((await runCli(['inspect', '--format', 'report', '--separator', '', f])).code, 2, 'empty separator: usage error');
   t.equal((await runCli(['inspect', '--format', 'memory', '--target-version', '13', f])).code, 2, '--target-version 13: usage error');
+  // An option another format reads is refused, not ignored.
+  for (const args of [['--top', '5'], ['--format', 'memory', '--depth', '2'], ['--format', 'jsonl', '--target-version', '10'], ['--format', 'report', '--no-largest-element'], ['--format', 'report', '--threads', '2']]) {
+    const r = await runCli(['inspect', ...args, f]);
+    t.equal(r.code, 2, `inspect ${args.join(' ')}: usage error`);
+    t.match(r.stderr, /applies to --format/, 'the message names the format it applies to');
+  }
   const dir = mkdtempSync(join(tmpdir(), 'rdbmerge-memory-'));
   try {
     const cut = join(dir, 'cut.rdb');

@@ -6,9 +6,8 @@
 import { Option, type Command } from 'commander';
 import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, type SharedOptions } from '../cli-options.js';
 import type { JsonBytes } from '../format/jsonl.js';
-import { humanBytes, MemoryCsvWriter, memoryJsonLine, renderMemoryReport } from '../format/memory.js';
-import { expandInputs } from '../io/files.js';
-import { inspectMemory, inspectReport, scanMemory, type MemoryRow } from '../pipelines/inspect-memory.js';
+import { humanBytes, renderMemoryReport } from '../format/memory.js';
+import { inspectReport, writeMemory } from '../pipelines/inspect-memory.js';
 import { UsageError } from '../errors.js';
 import { targetVersionFrom } from './merge.js';
 import {
@@ -39,6 +38,7 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
     .option('--separator <SEP>', 'report: key-prefix separator', ':')
     .option('--depth <N>', 'report: key-prefix levels', '3')
     .option('--no-collapse-ids', 'report: list digit-only key segments one by one instead of as *')
+    .option('--threads <N>', 'memory: worker threads that parse files of 8 MiB and more (default: the cores, at most 8; 1: none)')
     .option('--no-largest-element', 'memory: write -1 as len_largest_element of listpacks kept as they are instead of walking (and inflating) them: about 1.5x as fast');
   addOptions(cmd, SELECT_OPTIONS);
   cmd.addHelpText(
@@ -55,6 +55,12 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
     const g = globalOptionsFrom(raw);
     const select = sharedOptionsFrom(raw, ctx.startedAt);
     const format = raw['format'] as InspectFormat | MemoryFormat;
+    // An option of another format would be ignored silently: say so instead.
+    for (const [name, flag, formats] of FORMAT_OPTIONS) {
+      if (self.getOptionValueSource(name) === 'cli' && !formats.includes(format)) {
+        throw new UsageError(`${flag} applies to --format ${formats.join(' or ')}, not ${format}`);
+      }
+    }
     const progress = progressReporter(ctx, g.json, g.quiet);
     if (format === 'memory' || format === 'report') {
       const targetVersion = targetVersionFrom(raw);
@@ -72,33 +78,14 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
       try {
         if (format === 'memory') {
           const largestElement = raw['largestElement'] !== false;
-          let res;
-          if (g.json) {
-            res = await inspectMemory(inputs, {
-              ...common,
-              largestElement,
-              onRows: async (rows: MemoryRow[]) => {
-                let text = '';
-                for (const r of rows) text += memoryJsonLine(r);
-                await ctx.out.write(text);
-              },
-            });
-          } else {
-            // CSV bytes written straight from each estimate: no row objects.
-            const w = new MemoryCsvWriter();
-            w.header((await expandInputs(inputs)).length > 1);
-            res = await scanMemory(
-              inputs,
-              { ...common, largestElement },
-              (rec, type, m, file) => {
-                w.fields(rec.db, type, rec.key, m.bytes, m.encoding, m.elements, m.largestElement, rec.expireAt, file);
-              },
-              async () => {
-                if (w.length > 0) await ctx.out.write(w.take());
-              },
-            );
-            if (w.length > 0) await ctx.out.write(w.take());
-          }
+          const threads = raw['threads'] === undefined ? undefined : countOption(raw['threads'], '--threads');
+          const res = await writeMemory(
+            inputs,
+            { ...common, largestElement, json: g.json, ...(threads !== undefined ? { threads } : {}) },
+            async (bytes) => {
+              await ctx.out.write(bytes);
+            },
+          );
           keys = res.keys;
           files = res.files.length;
           fileBytes = res.files.reduce((a, f) => a + f.sizeBytes, 0);
@@ -147,6 +134,17 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
 
 const MEMORY_FORMATS = ['memory', 'report'] as const;
 type MemoryFormat = (typeof MEMORY_FORMATS)[number];
+
+/** Options that only one format (or two) reads: [commander name, flag, formats]. */
+const FORMAT_OPTIONS: ReadonlyArray<readonly [string, string, readonly string[]]> = [
+  ['targetVersion', '--target-version', ['memory', 'report']],
+  ['top', '--top', ['report']],
+  ['separator', '--separator', ['report']],
+  ['depth', '--depth', ['report']],
+  ['collapseIds', '--no-collapse-ids', ['report']],
+  ['threads', '--threads', ['memory']],
+  ['largestElement', '--no-largest-element', ['memory']],
+];
 
 function countOption(v: unknown, name: string): number {
   const s = String(v);

@@ -12,15 +12,18 @@
  * selection options of CLI.md apply as in `inspect`. Never prints, never exits: errors are thrown
  * (RdbError with the input and offset, UsageError, InterruptedError).
  */
+import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { CorruptError, isRdbError, readRdb, TYPE_KIND, type KeyRecord, type LogicalType, type RdbInput } from '../../native-free-parser/index.js';
+import { isRdbError, readRdb, TYPE_KIND, type KeyRecord, type LogicalType, type RdbInput } from '../../native-free-parser/index.js';
 import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { readStream, STDIN } from '../io/files.js';
+import { MemoryCsvWriter, memoryJsonLine } from '../format/memory.js';
+import { expandInputs, readStream, STDIN } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
-import { keyMemory, memoryModel, type EncodingConfig, type KeyMemory, type MemoryModel } from '../report/memory.js';
+import { estimateKeyMemory, memoryModel, type EncodingConfig, type KeyMemory, type MemoryModel } from '../report/memory.js';
 import { ReportBuilder, type MemoryReport } from '../report/report.js';
-import { selectorForInput, type DropReason } from './select.js';
+import { selectorForInput, type DropReason, type Selector } from './select.js';
+import { acquirePool, defaultThreads, PARALLEL_AVAILABLE, releasePool, scanFileParallel, type ParallelFileResult } from './memory-parallel.js';
 import { inspectedInputs, type InspectProgress } from './inspect.js';
 
 /** One key of `--format memory`. */
@@ -103,6 +106,8 @@ async function scan(
   /** Per kept key (positional: no object per key); returns the key's estimated bytes. */
   visit: (rec: KeyRecord, type: LogicalType, file: string | undefined, model: MemoryModel) => number,
   afterBatch: () => Promise<void> | void,
+  /** Files this hook takes (returns a result) are read by it instead (the parallel CSV path). */
+  whole?: (name: string, index: number, fileField: string | undefined, selector: Selector) => Promise<ParallelFileResult | null>,
 ): Promise<Omit<InspectMemoryResult, 'rows' | 'bytes'>> {
   const sel = opts.select ?? defaultSharedOptions();
   const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
@@ -130,6 +135,14 @@ async function scan(
     const shown = name === STDIN ? 'stdin' : name;
     const fileField = several ? name : undefined;
     const selector = await selectorForInput(sel, name, index);
+    const taken = whole === undefined || name === STDIN ? null : await whole(name, index, fileField, selector);
+    if (taken !== null) {
+      files.push({ file: name, rdbVersion: taken.rdbVersion, targetVersion: taken.targetVersion, keys: taken.keys, bytes: taken.bytes, sizeBytes: taken.sizeBytes });
+      keysRead += taken.keysRead;
+      keys += taken.keys;
+      for (const r of Object.keys(dropped) as DropReason[]) dropped[r] += taken.dropped[r];
+      continue;
+    }
     const counter = { bytes: 0 };
     // Files: the CRC-64 is checked on a second thread (io/rdb-file.ts); stdin: inline.
     const batches = name === STDIN
@@ -190,21 +203,6 @@ async function* counted(src: AsyncIterable<Uint8Array>, counter: { bytes: number
   }
 }
 
-const WITH_LARGEST = { largestElement: true };
-const WITHOUT_LARGEST = { largestElement: false };
-
-/** The estimate; a payload whose inner structure is damaged is a CorruptError at the key. */
-function estimate(rec: KeyRecord, model: MemoryModel, largestElement: boolean) {
-  try {
-    return keyMemory(rec, model, largestElement ? WITH_LARGEST : WITHOUT_LARGEST);
-  } catch (err) {
-    if (!(err instanceof RangeError)) throw err;
-    const e = new CorruptError({ offset: rec.valueOffset, expected: `a well-formed value (${err.message})` });
-    e.key = rec.key;
-    throw e;
-  }
-}
-
 /**
  * The keys one at a time with their estimate, without building rows (the CLI's fast path):
  * `visit(rec, type, m, file)` per kept key, `afterBatch` after each batch of records (awaited).
@@ -219,12 +217,120 @@ export async function scanMemory(
   const largest = opts.largestElement !== false;
   let bytes = 0;
   const res = await scan(inputs, opts, (rec, type, file, model) => {
-    const m = estimate(rec, model, largest);
+    const m = estimateKeyMemory(rec, model, largest);
     bytes += m.bytes;
     visit(rec, type, m, file);
     return m.bytes;
   }, afterBatch);
   return { ...res, bytes };
+}
+
+export interface WriteMemoryOptions extends MemoryOptions {
+  /** As InspectMemoryOptions.largestElement (default true). */
+  largestElement?: boolean;
+  /** JSON lines instead of CSV (no header line then). */
+  json?: boolean;
+  /**
+   * Threads that parse, estimate and format: the calling thread and `threads - 1` workers
+   * (default: the machine's cores, at most 8); 1 does everything on the calling thread. Files
+   * below `parallelMinBytes` and stdin are always read on the calling thread alone.
+   */
+  threads?: number;
+  /** Smallest file read with worker threads. Default 8 MiB. */
+  parallelMinBytes?: number;
+  /** Bytes per span handed to a worker. Default 4 MiB. */
+  chunkBytes?: number;
+}
+
+const utf8 = new TextEncoder();
+const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+const CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The memory CSV (with its header) or JSON lines of the inputs, as bytes handed to `write` in
+ * order: the CLI's path. Big files are parsed on worker threads (memory-parallel.ts); the bytes
+ * are the same either way.
+ * @throws as inspectMemory
+ */
+export async function writeMemory(
+  inputs: readonly string[],
+  opts: WriteMemoryOptions,
+  write: (bytes: Uint8Array) => Promise<void>,
+): Promise<Omit<InspectMemoryResult, 'rows'>> {
+  const threads = opts.threads ?? defaultThreads();
+  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads: a count of at least 1, found ${String(threads)}`);
+  const json = opts.json === true;
+  const largest = opts.largestElement !== false;
+  const minBytes = opts.parallelMinBytes ?? PARALLEL_MIN_BYTES;
+  const w = new MemoryCsvWriter();
+  let text = '';
+  const several = (await expandInputs(inputs)).length > 1;
+  if (!json) w.header(several);
+  const flush = async (): Promise<void> => {
+    if (json) {
+      if (text.length > 0) {
+        const t = text;
+        text = '';
+        await write(utf8.encode(t));
+      }
+    } else if (w.length > 0) {
+      await write(w.take());
+    }
+  };
+  await flush();
+  let pool: ReturnType<typeof acquirePool> | null = null;
+  const sel = opts.select ?? defaultSharedOptions();
+  const interval = opts.progressIntervalMs ?? 250;
+  let lastProgress = 0;
+  const whole = threads > 1 && PARALLEL_AVAILABLE
+    ? async (name: string, index: number, fileField: string | undefined, selector: Selector): Promise<ParallelFileResult | null> => {
+      if ((await stat(name)).size < minBytes) return null;
+      pool ??= acquirePool(threads - 1);
+      const started = performance.now();
+      return scanFileParallel({ name, shown: name, index, fileField, selector }, {
+        select: sel,
+        targetVersion: opts.targetVersion,
+        encodingConfig: opts.encodingConfig,
+        maxValueSize: opts.maxValueSize ?? 512 * 1024 * 1024,
+        largestElement: largest,
+        json,
+        chunkBytes: opts.chunkBytes ?? CHUNK_BYTES,
+        signal: opts.signal,
+        onSpan: (keysRead, bytes) => {
+          const t = performance.now();
+          if (opts.onProgress === undefined || t - lastProgress < interval) return;
+          lastProgress = t;
+          opts.onProgress({ source: name, keys: keysRead, bytes, t: Math.round(t - started) });
+        },
+      }, pool, write);
+    }
+    : undefined;
+  let bytes = 0;
+  try {
+    const res = await scan(
+      inputs,
+      { ...opts, select: sel },
+      (rec, type, file, model) => {
+        const m = estimateKeyMemory(rec, model, largest);
+        if (json) {
+          text += memoryJsonLine({
+            database: rec.db, type, key: rec.key, sizeInBytes: m.bytes, encoding: m.encoding, numElements: m.elements,
+            lenLargestElement: m.largestElement, expiry: rec.expireAt, ...(file !== undefined ? { file } : {}),
+          });
+        } else {
+          w.fields(rec.db, type, rec.key, m.bytes, m.encoding, m.elements, m.largestElement, rec.expireAt, file);
+        }
+        return m.bytes;
+      },
+      flush,
+      whole,
+    );
+    await flush();
+    for (const f of res.files) bytes += f.bytes;
+    return { ...res, bytes };
+  } finally {
+    if (pool !== null) releasePool(pool);
+  }
 }
 
 /**
@@ -241,7 +347,7 @@ export async function inspectMemory(inputs: readonly string[], opts: InspectMemo
     inputs,
     opts,
     (rec, type, file, model) => {
-      const m = estimate(rec, model, largest);
+      const m = estimateKeyMemory(rec, model, largest);
       bytes += m.bytes;
       const row: MemoryRow = {
         database: rec.db,
@@ -294,7 +400,7 @@ export async function inspectReport(inputs: readonly string[], opts: InspectRepo
     { ...opts, select: sel },
     (rec, type, file, model) => {
       // The report lists no largest element: compressed listpacks need not be inflated.
-      const m = estimate(rec, model, false);
+      const m = estimateKeyMemory(rec, model, false);
       b.add({
         file,
         db: rec.db,

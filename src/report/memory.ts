@@ -20,7 +20,7 @@
  * only when their entries must be looked at.
  */
 import {
-  formatDoubleG17, formatDoubleShortest, lzfDecompressScratch, rdb, type KeyRecord,
+  CorruptError, formatDoubleG17, formatDoubleShortest, lzfDecompressScratch, rdb, type KeyRecord,
 } from '../../native-free-parser/index.js';
 
 /** The server's encoding thresholds (its redis.conf settings). Defaults are Redis's. */
@@ -766,6 +766,24 @@ export function keyMemory(rec: KeyRecord, model: MemoryModel, opts: KeyMemoryOpt
 }
 
 const EMPTY = new Uint8Array(0);
+
+const WITH_LARGEST: KeyMemoryOptions = { largestElement: true };
+const WITHOUT_LARGEST: KeyMemoryOptions = { largestElement: false };
+
+/**
+ * keyMemory for a reader: a payload whose inner structure is damaged (the reader checked only its
+ * extent) becomes a CorruptError naming the key and the value's offset.
+ */
+export function estimateKeyMemory(rec: KeyRecord, model: MemoryModel, largestElement: boolean): KeyMemory {
+  try {
+    return keyMemory(rec, model, largestElement ? WITH_LARGEST : WITHOUT_LARGEST);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    const e = new CorruptError({ offset: rec.valueOffset, expected: `a well-formed value (${err.message})` });
+    e.key = rec.key;
+    throw e;
+  }
+}
 
 function result(bytes: number, encoding: string, elements: number, largest: number): KeyMemory {
   return { bytes, encoding, elements, largestElement: largest, expiryBytes: 0 };

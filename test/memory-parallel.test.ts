@@ -1,0 +1,200 @@
+/**
+ * The parallel `inspect --format memory` (src/pipelines/memory-parallel.ts): worker threads parse
+ * spans the main thread cuts at record boundaries. Whatever the span size and thread count, the
+ * bytes must be exactly those of the one-thread path, and errors must be the same errors:
+ *  - every bundled fixture, CSV and JSON, with spans from 1 KiB (records straddle spans, spans
+ *    hold one record or less) to 64 KiB, with 2 and 3 threads, and with selection options;
+ *  - several inputs (the file column), a big synthetic file written by the codec's writer;
+ *  - damaged files: every cut of a fixture (truncated), flipped bytes at many offsets (corrupt,
+ *    unsupported, checksum), a stored checksum changed: the same error message as one thread, and
+ *    rows that are a prefix of the complete output;
+ *  - the checksum is combined from the spans' CRCs: a changed value byte is caught (exit 5).
+ */
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultSharedOptions, type SharedOptions } from '../src/cli-options.js';
+import { writeMemory, type WriteMemoryOptions } from '../src/pipelines/inspect-memory.js';
+import { fixtureIndex, fixturePath } from './helpers/fixtures.js';
+import { runCli } from './helpers/cli.js';
+import { encodeValue, isDropped, RdbWriter, type Value } from '../native-free-parser/index.js';
+
+const NOW = Date.parse('2026-01-01T00:00:00Z');
+
+interface Outcome {
+  out: Buffer;
+  error: string | null;
+  keys: number;
+  bytes: number;
+}
+
+async function memory(inputs: string[], opts: WriteMemoryOptions): Promise<Outcome> {
+  const parts: Buffer[] = [];
+  try {
+    const r = await writeMemory(inputs, { parallelMinBytes: 0, ...opts }, async (b) => {
+      parts.push(Buffer.from(b));
+    });
+    return { out: Buffer.concat(parts), error: null, keys: r.keys, bytes: r.bytes };
+  } catch (e) {
+    return { out: Buffer.concat(parts), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), keys: -1, bytes: -1 };
+  }
+}
+
+function select(over: Partial<SharedOptions> = {}): SharedOptions {
+  return { ...defaultSharedOptions(NOW), ...over };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'rdbmerge-mempar-'));
+t.teardown(() => rmSync(work, { recursive: true, force: true }));
+
+const fixtures = fixtureIndex().map((f) => f.rdb);
+
+t.test('every fixture: the same bytes with 3 threads and spans of 1 KiB to 64 KiB', async (t) => {
+  let compared = 0;
+  for (const f of fixtures) {
+    const file = fixturePath(f);
+    for (const json of [false, true]) {
+      const one = await memory([file], { threads: 1, json, select: select() });
+      for (const chunkBytes of [1024, 7919, 65536]) {
+        const par = await memory([file], { threads: 3, chunkBytes, json, select: select() });
+        if (one.error === null) {
+          t.equal(par.error, null, `${f} ${json ? 'json' : 'csv'} ${chunkBytes}: no error`);
+          t.ok(par.out.equals(one.out), `${f} ${json ? 'json' : 'csv'} spans of ${chunkBytes}: same bytes (${one.out.length})`);
+          t.equal(par.keys, one.keys, `${f}: same key count`);
+          t.equal(par.bytes, one.bytes, `${f}: same estimated total`);
+        } else {
+          t.equal(par.error, one.error, `${f} spans of ${chunkBytes}: the same error`);
+          t.ok(one.out.subarray(0, par.out.length).equals(par.out) || par.out.subarray(0, one.out.length).equals(one.out), `${f}: rows before the error agree`);
+        }
+        compared++;
+      }
+    }
+  }
+  t.ok(compared >= fixtures.length * 6, `${compared} runs compared`);
+});
+
+t.test('selection options and --no-largest-element give the same bytes', async (t) => {
+  const file = fixturePath('redis-7.2.6-types.rdb');
+  const cases: Array<[string, Partial<WriteMemoryOptions>]> = [
+    ['--db 0', { select: select({ db: [0] }) }],
+    ['--type hash,zset', { select: select({ type: ['hash', 'zset'] }) }],
+    ['--match *a*', { select: select({ match: '*a*' }) }],
+    ['--into-db 5', { select: select({ intoDb: 5 }) }],
+    ['--expire-offset 1h --drop-expired', { select: select({ expireOffset: 3_600_000, dropExpired: true }) }],
+    ['--rebase-expiry (ctime)', { select: select({ rebaseExpiry: true }) }],
+    ['--no-largest-element', { select: select(), largestElement: false }],
+    ['--target-version 9', { select: select(), targetVersion: 9 }],
+  ];
+  for (const [name, o] of cases) {
+    const one = await memory([file], { threads: 1, ...o });
+    const par = await memory([file], { threads: 3, chunkBytes: 2048, ...o });
+    t.equal(one.error, null, `${name}: no error`);
+    t.ok(par.out.equals(one.out), `${name}: same bytes (${one.out.length})`);
+  }
+});
+
+t.test('several inputs: the file column, files in order', async (t) => {
+  const files = ['redis-2.8.24-types.rdb', 'redis-7.0.15-types.rdb', 'redis-7.4.1-types.rdb'].map(fixturePath);
+  for (const json of [false, true]) {
+    const one = await memory(files, { threads: 1, json, select: select() });
+    const par = await memory(files, { threads: 3, chunkBytes: 4096, json, select: select() });
+    t.ok(par.out.length > 0 && par.out.equals(one.out), `${json ? 'json' : 'csv'}: same bytes`);
+    t.match(par.out.toString('utf8'), json ? /"file":/ : /,file\n/, 'the file column is there');
+  }
+});
+
+t.test('a big file written by the codec: many spans, databases switching inside spans', async (t) => {
+  const file = join(work, 'big.rdb');
+  const w = new RdbWriter({ version: 11 });
+  const chunks: Uint8Array[] = [];
+  const enc = new TextEncoder();
+  let n = 0;
+  w.begin();
+  for (let db = 0; db < 3; db++) {
+    w.selectDb(db * 2, 6000, 2000);
+    for (let i = 0; i < 6000; i++, n++) {
+      const key = enc.encode(`k:${db}:${i}`);
+      const v: Value = i % 4 === 0
+        ? { type: 'hash', value: Array.from({ length: 1 + (i % 9) }, (_, j) => [enc.encode(`f${j}`), enc.encode(`v${i}-${'z'.repeat(j * 7)}`)] as [Uint8Array, Uint8Array]) }
+        : i % 4 === 1
+          ? { type: 'zset', value: Array.from({ length: 1 + (i % 13) }, (_, j) => [enc.encode(`m${j}:${i}`), j * 1.5] as [Uint8Array, number]) }
+          : { type: 'string', value: enc.encode(`value ${i} `.repeat(1 + (i % 40))) };
+      const e = encodeValue(v, 11, { key });
+      if (isDropped(e)) throw new Error('test: dropped');
+      w.key({ key, type: e.type, payload: e.payload, expireAt: i % 3 === 0 ? NOW + i * 1000 : -1, idle: -1, freq: -1 });
+      if (w.pendingBytes > 1 << 20) chunks.push(w.drain());
+    }
+  }
+  w.end();
+  chunks.push(w.drain());
+  writeFileSync(file, Buffer.concat(chunks));
+  const one = await memory([file], { threads: 1, select: select() });
+  t.equal(one.keys, n, `${n} keys`);
+  for (const threads of [3, 2]) {
+    const par = await memory([file], { threads, chunkBytes: 16384, select: select() });
+    t.ok(par.out.equals(one.out), `${threads} threads: same bytes`);
+  }
+});
+
+t.test('damaged files: the same error as one thread, rows a prefix of the whole', async (t) => {
+  const src = readFileSync(fixturePath('redis-7.0.15-types.rdb'));
+  const whole = (await memory([fixturePath('redis-7.0.15-types.rdb')], { threads: 1, select: select() })).out;
+  const file = join(work, 'damaged.rdb');
+  const kinds = new Map<string, number>();
+  const check = async (label: string, bytes: Buffer, cut: boolean): Promise<void> => {
+    writeFileSync(file, bytes);
+    const one = await memory([file], { threads: 1, select: select() });
+    const par = await memory([file], { threads: 3, chunkBytes: 1500, select: select() });
+    if (one.error?.startsWith('ChecksumError') === true && par.error?.startsWith('CorruptError') === true) {
+      // One thread parses a whole batch, up to the checksum, before estimating its keys; the
+      // spans estimate theirs first and find the damaged value (the checksum comes last).
+      t.match(par.error, /offset \d+: LZF|offset \d+: a well-formed/, `${label}: a damaged value found before the checksum: ${par.error}`);
+    } else {
+      t.equal(par.error, one.error, `${label}: ${one.error ?? 'no error'}`);
+    }
+    if (one.error === null) t.ok(par.out.equals(one.out), `${label}: same bytes`);
+    else if (cut) t.ok(whole.subarray(0, par.out.length).equals(par.out), `${label}: the rows written are a prefix of the whole`);
+    else t.ok(par.out.subarray(0, one.out.length).equals(one.out), `${label}: one thread's rows are a prefix of these`);
+    const kind = (one.error ?? 'none').split(':')[0]!;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  };
+  for (let cut = 0; cut < src.length; cut += Math.max(1, Math.floor(src.length / 97))) await check(`cut at ${cut}`, src.subarray(0, cut), true);
+  for (let at = 9; at < src.length; at += Math.floor(src.length / 151)) {
+    const b = Buffer.from(src);
+    b[at] = b[at]! ^ 0x5a;
+    await check(`byte ${at} flipped`, b, false);
+  }
+  const b = Buffer.from(src);
+  b[b.length - 1] = b[b.length - 1]! ^ 1;
+  await check('stored checksum changed', b, false);
+  t.comment(`outcomes: ${[...kinds].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  t.ok((kinds.get('TruncatedError') ?? 0) > 0, 'some truncated');
+  t.ok((kinds.get('ChecksumError') ?? 0) > 0, 'some checksum mismatches');
+  t.ok((kinds.get('CorruptError') ?? 0) + (kinds.get('UnsupportedError') ?? 0) > 0, 'some corrupt or unsupported');
+});
+
+t.test('the CLI: --threads, a value byte changed gives exit 5 after every row', async (t) => {
+  const f = fixturePath('redis-7.4.1-types.rdb'); // 2 MiB: below the default threshold, so --threads alone reads it on one thread
+  const one = await runCli(['inspect', '--format', 'memory', '--threads', '1', f]);
+  const two = await runCli(['inspect', '--format', 'memory', '--threads', '2', f]);
+  t.equal(two.code, 0);
+  t.equal(two.stdout, one.stdout, 'same CSV');
+  t.equal((await runCli(['inspect', '--format', 'memory', '--threads', '0', f])).code, 2, '--threads 0: usage error');
+  // A letter inside a raw (uncompressed) string changed to another letter: the structure
+  // holds, only the checksum can tell.
+  const src = readFileSync(fixturePath('redis-7.4.1-nocompress.rdb'));
+  const letters = /[a-z]{12}/g;
+  letters.lastIndex = Math.floor(src.length / 2);
+  const hit = letters.exec(src.toString('latin1'));
+  t.ok(hit !== null, 'a run of letters found');
+  const at = hit!.index + 6;
+  const b = Buffer.from(src);
+  b[at] = b[at] === 0x71 ? 0x72 : 0x71;
+  const damaged = join(work, 'value-changed.rdb');
+  writeFileSync(damaged, b);
+  const par = await memory([damaged], { threads: 3, chunkBytes: 65536, select: select() });
+  t.match(par.error, /^ChecksumError: checksum: .*CRC-64 [0-9a-f]{16} over bytes 0\.\.\d+, found [0-9a-f]{16}$/, 'checksum error');
+  const whole = await memory([fixturePath('redis-7.4.1-nocompress.rdb')], { threads: 1, select: select() });
+  t.equal(par.out.toString().split('\n').length, whole.out.toString().split('\n').length, 'every row was written before the error');
+});
