@@ -143,3 +143,35 @@ t.test('a range outside the buffer is refused', async (t) => {
   t.throws(() => c.update(new Uint8Array(4), 3, 2), RangeError);
   t.throws(() => c.update(new Uint8Array(4), -1), RangeError);
 });
+
+t.test('append: the CRC of two parts combined equals the CRC of the whole', async (t) => {
+  let seed = 99;
+  const bytes = (n: number): Uint8Array => randomBytes(n, seed++);
+  let r = 7;
+  const rnd = (): number => (r = (r * 1103515245 + 12345) >>> 0) >>> 8;
+  const lengths = [0, 1, 7, 8, 9, 255, 4096, 65537, 1 << 20];
+  for (const a of lengths) {
+    for (const b of lengths) {
+      const x = bytes(a);
+      const y = bytes(b);
+      const whole = new Uint8Array(a + b);
+      whole.set(x, 0);
+      whole.set(y, a);
+      const c = crc64(x);
+      const cy = crc64(y);
+      c.append(cy.lo, cy.hi, b);
+      t.equal(c.toBigInt(), crc64(whole).toBigInt(), `${a} + ${b} bytes`);
+    }
+  }
+  // Many parts, as the parallel memory scan combines its spans.
+  const all = bytes(200_003);
+  const total = crc64(all.subarray(0, 9));
+  for (let at = 9; at < all.length; ) {
+    const end = Math.min(all.length, at + 1 + (rnd() % 9000));
+    const part = crc64(all, at, end);
+    total.append(part.lo, part.hi, end - at);
+    at = end;
+  }
+  t.equal(total.toBigInt(), crc64(all).toBigInt(), '200,003 bytes in random parts');
+  t.throws(() => new Crc64().append(0, 0, -1), RangeError, 'a negative length is refused');
+});
