@@ -188,6 +188,8 @@ export interface ParallelFileResult {
 }
 
 const EOF_OPCODE = new Uint8Array([0xff]);
+/** Room over the chunk size in a new buffer, for the partial record carried over. */
+const SLACK = 256 * 1024;
 
 /** Bytes a record may exceed maxValueSize by, as the codec's reader allows. */
 const RECORD_SLACK = 1024 * 1024;
@@ -215,6 +217,8 @@ export async function scanFileParallel(
     dropped: { db: 0, type: 0, match: 0, expired: 0 },
   };
   const inFlight: Array<{ result: Promise<JobResult>; length: number }> = [];
+  /** Buffers of finished spans, for the next chunks. */
+  const spare: ArrayBuffer[] = [];
   // Each worker has up to 2 spans queued; the main thread runs a span itself when all are full.
   const depth = 2;
   const maxInFlight = depth * pool.size + 2;
@@ -226,6 +230,7 @@ export async function scanFileParallel(
   const settle = async (): Promise<void> => {
     const span = inFlight.shift()!;
     const r = await span.result;
+    if (r.buf !== undefined && spare.length < 4) spare.push(r.buf);
     crc.append(r.crcLo, r.crcHi, span.length);
     if (r.out.length > 0) await write(r.out);
     res.keysRead += r.read;
@@ -239,7 +244,7 @@ export async function scanFileParallel(
   const fh = await open(name, 'r');
   try {
     const fileSize = (await fh.stat()).size;
-    let buf = new Uint8Array(0);
+    let buf: Uint8Array<ArrayBuffer> = new Uint8Array(0);
     let base = 0; // absolute offset of buf[0]
     let spanStart = -1; // where the next span starts in buf; -1 until the header is read
     let spanDb = 0;
@@ -252,13 +257,18 @@ export async function scanFileParallel(
     const dispatch = async (end: number): Promise<void> => {
       if (end <= spanStart) return;
       while (inFlight.length >= maxInFlight) await settle();
-      const job = { input: inputId, buf: buf.buffer as ArrayBuffer, base, start: spanStart, end, db: spanDb };
+      const job = { input: inputId, buf: buf.buffer, base, start: spanStart, end, db: spanDb };
       const length = end - spanStart;
       consumed = base + end;
       spanStart = end;
       spanDb = parser.db;
       const sent = pool.trySend(job, depth);
-      inFlight.push({ result: sent ?? Promise.resolve(local!.run({ ...job, id: 0 })), length });
+      if (sent !== null) {
+        inFlight.push({ result: sent, length });
+      } else {
+        inFlight.push({ result: Promise.resolve(local!.run({ ...job, id: 0 })), length });
+        if (spare.length < 4) spare.push(job.buf);
+      }
     };
 
     for (;;) {
@@ -324,7 +334,16 @@ export async function scanFileParallel(
       // No record completed in this chunk: grow geometrically, so re-parsing stays linear.
       if (c.pos === Math.max(spanStart, 0)) cap = Math.max(cap, 2 * tail);
       cap = Math.max(tail, Math.min(cap, fileSize - recStart));
-      const next = new Uint8Array(cap);
+      // A buffer of a span already done when one is big enough (chunks are about the same size).
+      let next: Uint8Array<ArrayBuffer> | null = null;
+      for (let i = 0; i < spare.length; i++) {
+        if (spare[i]!.byteLength >= cap) {
+          next = new Uint8Array(spare[i]!, 0, cap);
+          spare.splice(i, 1);
+          break;
+        }
+      }
+      next ??= new Uint8Array(new ArrayBuffer(Math.max(cap, cfg.chunkBytes + SLACK)), 0, cap);
       next.set(buf.subarray(c.pos));
       let have = tail;
       while (have < cap && !fileEnd) {

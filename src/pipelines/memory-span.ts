@@ -59,6 +59,8 @@ export interface ErrorData {
 export interface JobResult {
   id: number;
   out: Uint8Array;
+  /** The span's input buffer, handed back for reuse (worker threads only). */
+  buf?: ArrayBuffer;
   read: number;
   kept: number;
   bytes: number;
@@ -73,7 +75,7 @@ export function serializeError(e: unknown): ErrorData {
   if (isRdbError(e)) {
     const info: RdbErrorInfo = { source: e.source, offset: e.offset, expected: e.expected };
     if (e.hint !== undefined) info.hint = e.hint;
-    if (e.key !== undefined) info.key = e.key;
+    if (e.key !== undefined) info.key = e.key.slice(); // a copy: the span's buffer is reused
     return { rdb: { kind: e.kind, info }, message: e.message };
   }
   if (e instanceof UsageError) return { usage: { message: e.message, hint: e.hint }, message: e.message };

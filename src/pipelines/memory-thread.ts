@@ -22,5 +22,8 @@ parentPort!.on('message', (m: InputMessage | JobMessage) => {
   } catch (e) {
     res = { id: m.id, out: new Uint8Array(0), read: 0, kept: 0, bytes: 0, dropped: { db: 0, type: 0, match: 0, expired: 0 }, crcLo: 0, crcHi: 0, error: serializeError(e) };
   }
-  parentPort!.postMessage(res, [res.out.buffer as ArrayBuffer]);
+  // The input buffer goes back too: the main thread reads the next chunks into it (no fresh
+  // pages to fault in, no external memory for the garbage collector to track).
+  res.buf = m.buf;
+  parentPort!.postMessage(res, [res.out.buffer as ArrayBuffer, m.buf]);
 });
