@@ -29,27 +29,50 @@ const DAY = 86_400_000;
 /** Date parts ("2026-11-25T") per day number, a bounded cache: most expiries share a few days. */
 const days = new Map<number, string>();
 
-/** ISO 8601 in UTC with milliseconds, as Date#toISOString, without a Date per call. */
-export function isoTime(ms: number): string {
-  // Years 1970..9999 take the fast path; anything else (or NaN) goes through Date.
-  if (!(ms >= 0 && ms < 253402300800000)) {
-    const d = new Date(ms);
-    return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
-  }
-  const day = Math.floor(ms / DAY);
+/** Whether isoTime's fast path takes `ms` (years 1970..9999). */
+function plainTime(ms: number): boolean {
+  return ms >= 0 && ms < 253402300800000;
+}
+
+/** The date part of day number `day` ("2026-11-25T"). */
+function datePart(day: number): string {
   let date = days.get(day);
   if (date === undefined) {
     if (days.size >= 4096) days.clear();
     date = new Date(day * DAY).toISOString().slice(0, 11);
     days.set(day, date);
   }
+  return date;
+}
+
+/** The time of day of the last splitDay: hours, minutes, seconds, milliseconds. */
+let todH = 0;
+let todM = 0;
+let todS = 0;
+let todMs = 0;
+
+/** Splits `ms` (plainTime) into its day number (returned) and the time of day (tod*). */
+function splitDay(ms: number): number {
+  const day = Math.floor(ms / DAY);
   let r = ms - day * DAY;
-  const h = Math.floor(r / 3_600_000);
-  r -= h * 3_600_000;
-  const m = Math.floor(r / 60_000);
-  r -= m * 60_000;
-  const sec = Math.floor(r / 1000);
-  return `${date}${TWO[h]}:${TWO[m]}:${TWO[sec]}.${THREE[r - sec * 1000]}Z`;
+  todH = Math.floor(r / 3_600_000);
+  r -= todH * 3_600_000;
+  todM = Math.floor(r / 60_000);
+  r -= todM * 60_000;
+  todS = Math.floor(r / 1000);
+  todMs = r - todS * 1000;
+  return day;
+}
+
+/** ISO 8601 in UTC with milliseconds, as Date#toISOString, without a Date per call. */
+export function isoTime(ms: number): string {
+  // Years 1970..9999 take the fast path; anything else (or NaN) goes through Date.
+  if (!plainTime(ms)) {
+    const d = new Date(ms);
+    return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+  }
+  const date = datePart(splitDay(ms));
+  return `${date}${TWO[todH]}:${TWO[todM]}:${TWO[todS]}.${THREE[todMs]}Z`;
 }
 
 const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
@@ -254,36 +277,30 @@ export class MemoryCsvWriter {
 
   /** isoTime's text, as bytes: the day part from a cache, the time of day as digits. */
   private time(ms: number): void {
-    if (!(ms >= 0 && ms < 253402300800000)) {
+    if (!plainTime(ms)) {
       this.ascii(isoTime(ms));
       return;
     }
-    const day = Math.floor(ms / DAY);
+    const day = splitDay(ms);
     let date = this.dayBytes.get(day);
     if (date === undefined) {
       if (this.dayBytes.size >= 4096) this.dayBytes.clear();
-      date = utf8.encode(new Date(day * DAY).toISOString().slice(0, 11));
+      date = utf8.encode(datePart(day));
       this.dayBytes.set(day, date);
     }
     this.ensure(date.length + 13);
     const buf = this.buf;
     let n = this.n;
     for (let i = 0; i < date.length; i++) buf[n++] = date[i]!;
-    let r = ms - day * DAY;
-    const h = Math.floor(r / 3_600_000);
-    r -= h * 3_600_000;
-    const m = Math.floor(r / 60_000);
-    r -= m * 60_000;
-    const sec = Math.floor(r / 1000);
-    r -= sec * 1000;
-    buf[n++] = 0x30 + Math.floor(h / 10);
-    buf[n++] = 0x30 + (h % 10);
+    const r = todMs;
+    buf[n++] = 0x30 + Math.floor(todH / 10);
+    buf[n++] = 0x30 + (todH % 10);
     buf[n++] = 0x3a;
-    buf[n++] = 0x30 + Math.floor(m / 10);
-    buf[n++] = 0x30 + (m % 10);
+    buf[n++] = 0x30 + Math.floor(todM / 10);
+    buf[n++] = 0x30 + (todM % 10);
     buf[n++] = 0x3a;
-    buf[n++] = 0x30 + Math.floor(sec / 10);
-    buf[n++] = 0x30 + (sec % 10);
+    buf[n++] = 0x30 + Math.floor(todS / 10);
+    buf[n++] = 0x30 + (todS % 10);
     buf[n++] = 0x2e;
     buf[n++] = 0x30 + Math.floor(r / 100);
     buf[n++] = 0x30 + (Math.floor(r / 10) % 10);

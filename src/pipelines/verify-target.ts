@@ -32,12 +32,11 @@ import { Pool } from '../redis/pool.js';
 import { RespError, type Reply } from '../redis/resp.js';
 import { redactUri, type RedisUri } from '../values.js';
 import {
-  conflictError, indexInputs, resolveInputs, settleFunctions, settleWinners, type ConflictPolicy, type IndexedInputs,
-  type MergeProgress,
+  conflictError, resolveInputs, settleFunctions, settleWinners, type ConflictPolicy, type IndexedInputs,
 } from './merge.js';
 import { checkClusterMode, eachWinner, onlyDbZero, versionNumber } from './replay.js';
 import type { VerifyDifference, VerifyReport } from './verify.js';
-import { compareKeyJson, expectedValue } from './verify.js';
+import { compareKeyJson, expectedValue, inputSummaries, verifyIndexPass } from './verify.js';
 
 export interface VerifyTargetProgress {
   pass: 'index' | 'verify' | 'scan';
@@ -301,14 +300,7 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
     const run = new Checker(version, serverRdb >= 80, vn >= 700, tol, opts.limit ?? 100, dropUnsupported);
 
     const progress = opts.onProgress;
-    ix = await indexInputs(paths, {
-      select: sel,
-      onConflict: policy,
-      maxValueSize,
-      ...(progress !== undefined ? { onProgress: (p: MergeProgress) => progress({ ...p, pass: 'index' }) } : {}),
-      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
-      t0,
-    });
+    ix = await verifyIndexPass(paths, sel, policy, maxValueSize, opts, t0);
     const fn = settleFunctions(ix.libraries, policy, paths);
     if (policy === 'error' && (ix.collisionCount > 0 || fn.conflicts.length > 0)) throw conflictError(ix, fn.conflicts, 'replay refuses these inputs under --on-conflict error');
     settleWinners(ix, policy === 'last' ? 'last' : 'first');
@@ -475,10 +467,7 @@ export async function verifyTarget(inputArgs: readonly string[], opts: VerifyTar
       targetVersion: version,
       dropUnsupported,
       ttlTolerance: tol,
-      inputs: ix.inputs.map(({ report: r }) => ({
-        file: r.file, rdbVersion: r.rdbVersion, keysRead: r.keysRead, keysSelected: r.keysSelected,
-        collisionsLost: r.collisionsLost, dropped: r.dropped, snapshotTime: r.snapshotTime, expiryShift: r.expiryShift,
-      })),
+      inputs: inputSummaries(ix.inputs),
       indexedKeys: ix.index.size,
       expectedKeys: ix.index.size - k.droppedUnsupported - k.expired,
       droppedUnsupported: k.droppedUnsupported,

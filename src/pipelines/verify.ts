@@ -31,6 +31,37 @@ import {
   type InputReport, type MergeProgress,
 } from './merge.js';
 
+/**
+ * Pass 1 of a verification (of files, or of a live target): merge's index pass with the run's
+ * selection, conflict policy and limits, its progress reported as the `index` pass.
+ */
+export function verifyIndexPass(
+  paths: readonly string[],
+  sel: SharedOptions,
+  policy: ConflictPolicy,
+  maxValueSize: number,
+  opts: { onProgress?: (p: MergeProgress & { pass: 'index' }) => void; signal?: AbortSignal },
+  t0: number,
+): Promise<IndexedInputs> {
+  const progress = opts.onProgress;
+  return indexInputs(paths, {
+    select: sel,
+    onConflict: policy,
+    maxValueSize,
+    ...(progress !== undefined ? { onProgress: (p: MergeProgress) => progress({ ...p, pass: 'index' }) } : {}),
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    t0,
+  });
+}
+
+/** The report's line per input, from the index pass's input reports. */
+export function inputSummaries(inputs: IndexedInputs['inputs']): VerifyReport['inputs'] {
+  return inputs.map(({ report: r }) => ({
+    file: r.file, rdbVersion: r.rdbVersion, keysRead: r.keysRead, keysSelected: r.keysSelected,
+    collisionsLost: r.collisionsLost, dropped: r.dropped, snapshotTime: r.snapshotTime, expiryShift: r.expiryShift,
+  }));
+}
+
 /** The logical parts of a key that can differ. */
 export type VerifyField = 'type' | 'value' | 'expireAt' | 'fieldExpireAt';
 
@@ -246,14 +277,7 @@ export async function verifyAgainst(inputArgs: readonly string[], opts: VerifyOp
   const paths = await resolveInputs('verify', inputArgs, sel);
 
   const progress = opts.onProgress;
-  const ix: IndexedInputs = await indexInputs(paths, {
-    select: sel,
-    onConflict: policy,
-    maxValueSize,
-    ...(progress !== undefined ? { onProgress: (p: MergeProgress) => progress({ ...p, pass: 'index' }) } : {}),
-    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
-    t0,
-  });
+  const ix: IndexedInputs = await verifyIndexPass(paths, sel, policy, maxValueSize, opts, t0);
   const { index, ra, inputs } = ix;
   try {
     const fn = settleFunctions(ix.libraries, policy, paths);
@@ -375,10 +399,7 @@ export async function verifyAgainst(inputArgs: readonly string[], opts: VerifyOp
       targetVersion: version,
       dropUnsupported,
       ttlTolerance: tol,
-      inputs: inputs.map(({ report: r }) => ({
-        file: r.file, rdbVersion: r.rdbVersion, keysRead: r.keysRead, keysSelected: r.keysSelected,
-        collisionsLost: r.collisionsLost, dropped: r.dropped, snapshotTime: r.snapshotTime, expiryShift: r.expiryShift,
-      })),
+      inputs: inputSummaries(inputs),
       indexedKeys: index.size,
       expectedKeys: index.size - counts.droppedUnsupported,
       droppedUnsupported: counts.droppedUnsupported,

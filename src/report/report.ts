@@ -16,20 +16,15 @@
  */
 import type { LogicalType } from '../../native-free-parser/index.js';
 import { jsonBytes, type JsonBytes } from '../format/jsonl.js';
+import type { LargeKey } from '../pipelines/inspect.js';
 
 export interface Count {
   keys: number;
   bytes: number;
 }
 
-/** One key of a top-N list. */
-export interface TopKey {
-  file?: string;
-  db: number;
-  key: JsonBytes;
-  type: LogicalType;
-  encoding: string;
-  bytes: number;
+/** One key of a top-N list: inspect's LargeKey with its element count and expiry. */
+export interface TopKey extends LargeKey {
   elements: number;
   /** Unix ms, or null. */
   expireAt: number | null;
