@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultSharedOptions, type SharedOptions } from '../src/cli-options.js';
 import { writeMemory, type WriteMemoryOptions } from '../src/pipelines/inspect-memory.js';
+import { startMemoryThreads } from '../src/pipelines/memory-parallel.js';
 import { fixtureIndex, fixturePath } from './helpers/fixtures.js';
 import { runCli } from './helpers/cli.js';
 import { encodeValue, isDropped, RdbWriter, type Value } from '../native-free-parser/index.js';
@@ -27,6 +28,8 @@ interface Outcome {
   error: string | null;
   keys: number;
   bytes: number;
+  spans: number;
+  onWorkers: number;
 }
 
 async function memory(inputs: string[], opts: WriteMemoryOptions): Promise<Outcome> {
@@ -35,9 +38,9 @@ async function memory(inputs: string[], opts: WriteMemoryOptions): Promise<Outco
     const r = await writeMemory(inputs, { parallelMinBytes: 0, ...opts }, async (b) => {
       parts.push(Buffer.from(b));
     });
-    return { out: Buffer.concat(parts), error: null, keys: r.keys, bytes: r.bytes };
+    return { out: Buffer.concat(parts), error: null, keys: r.keys, bytes: r.bytes, spans: r.spans, onWorkers: r.spansOnWorkers };
   } catch (e) {
-    return { out: Buffer.concat(parts), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), keys: -1, bytes: -1 };
+    return { out: Buffer.concat(parts), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), keys: -1, bytes: -1, spans: -1, onWorkers: -1 };
   }
 }
 
@@ -51,7 +54,12 @@ t.teardown(() => rmSync(work, { recursive: true, force: true }));
 const fixtures = fixtureIndex().map((f) => f.rdb);
 
 t.test('every fixture: the same bytes with 3 threads and spans of 1 KiB to 64 KiB', async (t) => {
+  // The workers load first (under the TypeScript loader that takes seconds): until a worker is
+  // ready the main thread runs every span itself, and the workers would go untested.
+  await startMemoryThreads(3);
   let compared = 0;
+  let spans = 0;
+  let onWorkers = 0;
   for (const f of fixtures) {
     const file = fixturePath(f);
     for (const json of [false, true]) {
@@ -63,6 +71,8 @@ t.test('every fixture: the same bytes with 3 threads and spans of 1 KiB to 64 Ki
           t.ok(par.out.equals(one.out), `${f} ${json ? 'json' : 'csv'} spans of ${chunkBytes}: same bytes (${one.out.length})`);
           t.equal(par.keys, one.keys, `${f}: same key count`);
           t.equal(par.bytes, one.bytes, `${f}: same estimated total`);
+          spans += par.spans;
+          onWorkers += par.onWorkers;
         } else {
           t.equal(par.error, one.error, `${f} spans of ${chunkBytes}: the same error`);
           t.ok(one.out.subarray(0, par.out.length).equals(par.out) || par.out.subarray(0, one.out.length).equals(one.out), `${f}: rows before the error agree`);
@@ -72,6 +82,9 @@ t.test('every fixture: the same bytes with 3 threads and spans of 1 KiB to 64 Ki
     }
   }
   t.ok(compared >= fixtures.length * 6, `${compared} runs compared`);
+  t.comment(`${spans} spans, ${onWorkers} of them on the 2 worker threads, the rest on the main thread`);
+  t.ok(onWorkers > spans / 4, 'the worker threads ran a good share of the spans');
+  t.ok(onWorkers < spans, 'and the main thread ran some itself');
 });
 
 t.test('selection options and --no-largest-element give the same bytes', async (t) => {

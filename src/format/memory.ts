@@ -133,6 +133,9 @@ export class MemoryCsvWriter {
   private readonly words = new Map<string, Uint8Array>();
   /** Date parts ("2026-11-25T") per day number, as bytes (bounded, as isoTime's). */
   private readonly dayBytes = new Map<number, Uint8Array>();
+  /** The last `file` column written, and its CSV bytes. */
+  private fileName: string | undefined;
+  private fileBytes = new Uint8Array(0);
 
   get length(): number {
     return this.n;
@@ -269,7 +272,12 @@ export class MemoryCsvWriter {
     if (file !== undefined) {
       this.ensure(1);
       this.buf[this.n++] = COMMA;
-      this.bytes(utf8.encode(csvField(file)));
+      // The same input for many rows in a row: its field is encoded once.
+      if (file !== this.fileName) {
+        this.fileName = file;
+        this.fileBytes = utf8.encode(csvField(file));
+      }
+      this.bytes(this.fileBytes);
     }
     this.ensure(1);
     this.buf[this.n++] = NL;

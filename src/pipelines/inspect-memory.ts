@@ -236,27 +236,31 @@ export interface WriteMemoryOptions extends MemoryOptions {
    * below `parallelMinBytes` and stdin are always read on the calling thread alone.
    */
   threads?: number;
-  /** Smallest file read with worker threads. Default 8 MiB. */
+  /**
+   * Smallest file read with worker threads. Default 256 MiB: each worker compiles the same hot
+   * code again (about half a second of CPU), which smaller files do not earn back.
+   */
   parallelMinBytes?: number;
   /** Bytes per span handed to a worker. Default 4 MiB. */
   chunkBytes?: number;
 }
 
 const utf8 = new TextEncoder();
-const PARALLEL_MIN_BYTES = 8 * 1024 * 1024;
+const PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
  * The memory CSV (with its header) or JSON lines of the inputs, as bytes handed to `write` in
  * order: the CLI's path. Big files are parsed on worker threads (memory-parallel.ts); the bytes
- * are the same either way.
+ * are the same either way. The result adds `spans`, the spans such files were cut into, and
+ * `spansOnWorkers`, how many of them ran on worker threads (both 0 when no file was).
  * @throws as inspectMemory
  */
 export async function writeMemory(
   inputs: readonly string[],
   opts: WriteMemoryOptions,
   write: (bytes: Uint8Array) => Promise<void>,
-): Promise<Omit<InspectMemoryResult, 'rows'>> {
+): Promise<Omit<InspectMemoryResult, 'rows'> & { spans: number; spansOnWorkers: number }> {
   const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads: a count of at least 1, found ${String(threads)}`);
   const json = opts.json === true;
@@ -287,7 +291,7 @@ export async function writeMemory(
       if ((await stat(name)).size < minBytes) return null;
       pool ??= acquirePool(threads - 1);
       const started = performance.now();
-      return scanFileParallel({ name, shown: name, index, fileField, selector }, {
+      const r = await scanFileParallel({ name, shown: name, index, fileField, selector }, {
         select: sel,
         targetVersion: opts.targetVersion,
         encodingConfig: opts.encodingConfig,
@@ -303,8 +307,13 @@ export async function writeMemory(
           opts.onProgress({ source: name, keys: keysRead, bytes, t: Math.round(t - started) });
         },
       }, pool, write);
+      spans += r.spans;
+      spansOnWorkers += r.spansOnWorkers;
+      return r;
     }
     : undefined;
+  let spans = 0;
+  let spansOnWorkers = 0;
   let bytes = 0;
   try {
     const res = await scan(
@@ -327,7 +336,7 @@ export async function writeMemory(
     );
     await flush();
     for (const f of res.files) bytes += f.bytes;
-    return { ...res, bytes };
+    return { ...res, bytes, spans, spansOnWorkers };
   } finally {
     if (pool !== null) releasePool(pool);
   }

@@ -57,6 +57,8 @@ interface Slot {
   /** Jobs sent and not answered. */
   busy: number;
   failed: Error | null;
+  /** The worker has loaded its modules (until then the main thread runs every span). */
+  ready: boolean;
 }
 
 /** Worker threads, started once and kept for the next file or run (they hold no file state). */
@@ -64,13 +66,19 @@ class MemoryPool {
   private readonly slots: Slot[] = [];
   private readonly waiting = new Map<number, { resolve: (r: JobResult) => void; reject: (e: Error) => void; slot: Slot }>();
   private nextId = 1;
+  private readonly readyWaiters: Array<() => void> = [];
 
   constructor(readonly size: number) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(WORKER_URL);
       worker.unref();
-      const slot: Slot = { worker, busy: 0, failed: null };
-      worker.on('message', (r: JobResult) => {
+      const slot: Slot = { worker, busy: 0, failed: null, ready: false };
+      worker.on('message', (r: JobResult | 'ready') => {
+        if (r === 'ready') {
+          slot.ready = true;
+          if (this.slots.every((x) => x.ready)) for (const w of this.readyWaiters.splice(0)) w();
+          return;
+        }
         const w = this.waiting.get(r.id);
         if (w === undefined) return;
         this.waiting.delete(r.id);
@@ -91,6 +99,18 @@ class MemoryPool {
     }
   }
 
+  /** Resolves when every worker has loaded its code. */
+  whenReady(): Promise<void> {
+    if (this.slots.every((s) => s.ready)) return Promise.resolve();
+    for (const s of this.slots) s.worker.ref();
+    return new Promise<void>((resolve) => {
+      this.readyWaiters.push(() => {
+        for (const s of this.slots) if (s.busy === 0) s.worker.unref();
+        resolve();
+      });
+    });
+  }
+
   get healthy(): boolean {
     return this.slots.every((s) => s.failed === null);
   }
@@ -108,7 +128,7 @@ class MemoryPool {
    */
   trySend(job: Omit<JobMessage, 'id' | 'kind'>, depth: number): Promise<JobResult> | null {
     let slot: Slot | null = null;
-    for (const s of this.slots) if (s.busy < depth && (slot === null || s.busy < slot.busy)) slot = s;
+    for (const s of this.slots) if (s.ready && s.busy < depth && (slot === null || s.busy < slot.busy)) slot = s;
     if (slot === null) return null;
     if (slot.failed !== null) return Promise.reject(new Error(`rdbmerge internal: memory worker failed: ${slot.failed.message}`));
     const id = this.nextId++;
@@ -150,6 +170,21 @@ export function releasePool(p: MemoryPool): void {
   else void p.close();
 }
 
+/**
+ * Starts the worker threads of a `threads`-thread memory scan now and waits until they have
+ * loaded (they are kept for the next scan): a later scan then hands spans to them from its first
+ * span on. Until a worker is ready, the main thread runs every span itself.
+ */
+export async function startMemoryThreads(threads: number): Promise<void> {
+  if (threads < 2) return;
+  const pool = acquirePool(threads - 1);
+  try {
+    await pool.whenReady();
+  } finally {
+    releasePool(pool);
+  }
+}
+
 /** Threads by default (the main thread and its workers): the machine's cores, at most 8. */
 export function defaultThreads(): number {
   return Math.min(8, availableParallelism());
@@ -184,6 +219,9 @@ export interface ParallelConfig {
 export interface ParallelFileResult {
   rdbVersion: number;
   targetVersion: number;
+  /** Spans the file was cut into, and how many of them ran on worker threads. */
+  spans: number;
+  spansOnWorkers: number;
   keysRead: number;
   keys: number;
   bytes: number;
@@ -217,15 +255,17 @@ export async function scanFileParallel(
   const c = parser.cur;
   const maxRecord = cfg.maxValueSize + RECORD_SLACK;
   const res: ParallelFileResult = {
-    rdbVersion: 0, targetVersion: 0, keysRead: 0, keys: 0, bytes: 0, sizeBytes: 0,
+    rdbVersion: 0, targetVersion: 0, spans: 0, spansOnWorkers: 0, keysRead: 0, keys: 0, bytes: 0, sizeBytes: 0,
     dropped: { db: 0, type: 0, match: 0, expired: 0 },
   };
   const inFlight: Array<{ result: Promise<JobResult>; length: number }> = [];
   /** Buffers of finished spans, for the next chunks. */
   const spare: ArrayBuffer[] = [];
-  // Each worker has up to 2 spans queued; the main thread runs a span itself when all are full.
+  // Each worker has up to 2 spans queued; the main thread runs a span itself when all are full
+  // (or still starting). A worker's first spans run before its code is optimized, several times
+  // slower: the main thread goes on with later spans meanwhile, up to 8 more in flight.
   const depth = 2;
-  const maxInFlight = depth * pool.size + 2;
+  const maxInFlight = depth * pool.size + 8;
   let inputId = -1;
   let local: SpanRunner | null = null;
   let consumed = 0;
@@ -267,7 +307,9 @@ export async function scanFileParallel(
       spanStart = end;
       spanDb = parser.db;
       const sent = pool.trySend(job, depth);
+      res.spans++;
       if (sent !== null) {
+        res.spansOnWorkers++;
         inFlight.push({ result: sent, length });
       } else {
         inFlight.push({ result: Promise.resolve(local!.run({ ...job, id: 0 })), length });

@@ -27,3 +27,6 @@ parentPort!.on('message', (m: InputMessage | JobMessage) => {
   res.buf = m.buf;
   parentPort!.postMessage(res, [res.out.buffer as ArrayBuffer, m.buf]);
 });
+
+// Loaded: spans can come (the main thread runs them itself until then).
+parentPort!.postMessage('ready');
