@@ -10,7 +10,8 @@
  * big the resulting structures are: robj 16, dict 56 + 8 per bucket (a power of two >= the size),
  * dictEntry 24, sds headers by length class, quicklist 40 + node 40, skiplist nodes at the expected
  * level distribution (p = 1/4), stream rax nodes counted from the node IDs, all allocations rounded
- * to jemalloc's size classes (4 per doubling above 128 bytes).
+ * to jemalloc's size classes (4 per doubling above 128 bytes; a 16-byte quantum below, or 8 with
+ * Redis's bundled jemalloc: `MemoryModelOptions.jemallocQuantum`).
  *
  * The expires dictionary entry of a key with a TTL is not part of MEMORY USAGE; it is reported
  * apart (`KeyMemory.expiryBytes`) so totals for capacity planning can add it.
@@ -49,6 +50,16 @@ export const DEFAULT_ENCODING_CONFIG: Readonly<EncodingConfig> = {
   listMaxListpackSize: -2,
 };
 
+/** How the target server was built (not a redis.conf setting). */
+export interface MemoryModelOptions {
+  /**
+   * jemalloc's quantum. 16 (default): a server linking the system libjemalloc, as Debian's and
+   * Ubuntu's redis-server packages do. 8: a server built from Redis's sources with its bundled
+   * jemalloc (`make`, the official Docker images), whose size classes below 64 bytes are 8 apart.
+   */
+  jemallocQuantum?: 8 | 16;
+}
+
 /** The facts about a target server version the estimate uses. */
 export interface MemoryModel {
   /** The RDB version the target writes (10 = Redis 7.0, 11 = 7.2, 12 = 7.4+). */
@@ -56,6 +67,8 @@ export interface MemoryModel {
   /** The Redis release line modelled, e.g. "7.0". */
   server: string;
   config: EncodingConfig;
+  /** jemalloc's quantum: 16 (a system libjemalloc, the default) or 8 (Redis's bundled jemalloc). */
+  jemallocQuantum: 8 | 16;
   /** Sets may be listpacks (7.2+). */
   setListpack: boolean;
   /** A list that fits one node is a plain listpack (7.2+); before, always a quicklist. */
@@ -105,9 +118,15 @@ export interface KeyMemory {
   expiryBytes: number;
 }
 
-/** jemalloc's allocation size for a request of `n` bytes (size classes with a 16-byte quantum). */
-export function sizeClass(n: number): number {
+/**
+ * jemalloc's allocation size for a request of `n` bytes. `quantum` 16 is jemalloc's default on
+ * x86-64 (distribution packages linking the system libjemalloc: 8, 16, 32, 48, 64, ...); 8 is how
+ * Redis builds its bundled jemalloc (`--with-lg-quantum=3`, deps/Makefile: 8, 16, 24, 32, 40, ...).
+ * Above 64 bytes both have the same classes.
+ */
+export function sizeClass(n: number, quantum: 8 | 16 = 16): number {
   if (n <= 8) return 8;
+  if (quantum === 8 && n <= 64) return (n + 7) & ~7;
   if (n <= 128) return (n + 15) & ~15;
   // (2^k, 2^(k+1)] is split in four steps of 2^(k-2).
   const k = n - 1 < 0x80000000 ? 31 - Math.clz32(n - 1) : Math.floor(Math.log2(n - 1));
@@ -115,12 +134,20 @@ export function sizeClass(n: number): number {
   return Math.ceil(n / step) * step;
 }
 
+/** The quantum of the model being estimated (set by keyMemory; memoryModel passes its own). */
+let Q: 8 | 16 = 16;
+
+/** sizeClass under the current model's quantum. */
+function sc(n: number, quantum: 8 | 16 = Q): number {
+  return sizeClass(n, quantum);
+}
+
 /** Skiplist node sizes: 24 bytes + 16 per level; level L has probability 0.75 * 0.25^(L-1). */
-function skiplistNodeAverage(): number {
+function skiplistNodeAverage(quantum: 8 | 16): number {
   let avg = 0;
   let p = 0.75;
   for (let level = 1; level <= 32; level++) {
-    avg += p * sizeClass(24 + 16 * level);
+    avg += p * sc(24 + 16 * level, quantum);
     p *= 0.25;
   }
   return avg;
@@ -134,7 +161,8 @@ const SERVER_FOR_RDB: Record<number, string> = {
  * The model of a server writing RDB version `targetRdbVersion` (Valkey 9's 80 is modelled as 7.2),
  * with its encoding settings (`config` overrides Redis's defaults).
  */
-export function memoryModel(targetRdbVersion: number, config: Partial<EncodingConfig> = {}): MemoryModel {
+export function memoryModel(targetRdbVersion: number, config: Partial<EncodingConfig> = {}, options: MemoryModelOptions = {}): MemoryModel {
+  const quantum = options.jemallocQuantum ?? 16;
   const v = targetRdbVersion >= 80 ? 11 : Math.max(1, Math.min(12, Math.floor(targetRdbVersion)));
   const cfg: EncodingConfig = { ...DEFAULT_ENCODING_CONFIG, ...config };
   const fill = cfg.listMaxListpackSize;
@@ -143,6 +171,7 @@ export function memoryModel(targetRdbVersion: number, config: Partial<EncodingCo
     targetRdbVersion: v,
     server: SERVER_FOR_RDB[v] ?? '7.4',
     config: cfg,
+    jemallocQuantum: quantum,
     setListpack: v >= 11,
     listListpack: v >= 11,
     listpackNames: v >= 10,
@@ -158,12 +187,12 @@ export function memoryModel(targetRdbVersion: number, config: Partial<EncodingCo
     quicklistNode: v >= 10 ? 40 : 32,
     zset: 16,
     zskiplist: 32,
-    zslHeader: sizeClass(24 + 32 * 16),
+    zslHeader: sc(24 + 32 * 16, quantum),
     stream: v >= 10 ? 80 : 48,
     streamCG: v >= 10 ? 40 : 32,
     streamConsumer: v >= 11 ? 32 : 24,
     streamNACK: 24,
-    zslNodeAvg: skiplistNodeAverage(),
+    zslNodeAvg: skiplistNodeAverage(quantum),
     listNodeBytes: fill < 0 ? levels[Math.min(-fill - 1, levels.length - 1)]! : 0,
     listNodeCount: fill > 0 ? fill : 0,
   };
@@ -186,7 +215,7 @@ function sdsHeader(len: number, m: MemoryModel): number {
 
 /** Allocated size of an sds holding `len` bytes (sdsZmallocSize). */
 export function sdsSize(len: number, m: MemoryModel): number {
-  return sizeClass(sdsHeader(len, m) + len + 1);
+  return sc(sdsHeader(len, m) + len + 1, m.jemallocQuantum);
 }
 
 /** Buckets of a dict holding `n` entries: a power of two, at least 4. */
@@ -734,7 +763,7 @@ function dictObject(n: number, sdsBytes: number, m: MemoryModel): number {
 
 function quicklistObject(nodes: readonly number[], m: MemoryModel): number {
   let s = m.robj + m.quicklist;
-  for (const n of nodes) s += m.quicklistNode + sizeClass(n);
+  for (const n of nodes) s += m.quicklistNode + sc(n);
   return s;
 }
 
@@ -757,10 +786,11 @@ export function keyMemory(rec: KeyRecord, model: MemoryModel, opts: KeyMemoryOpt
   pos = 0;
   BASE = rec.valueOffset;
   const m = model;
+  Q = m.jemallocQuantum;
   const r = valueMemory(rec.type, m);
   // Skiplist levels are counted by their expectation: round the sum to whole bytes.
   r.bytes = Math.round(r.bytes + keyOverhead(rec.key.length, m));
-  r.expiryBytes = rec.expireAt >= 0 ? sizeClass(m.dictEntry) + 8 : 0;
+  r.expiryBytes = rec.expireAt >= 0 ? sc(m.dictEntry) + 8 : 0;
   P = EMPTY;
   return r;
 }
@@ -794,7 +824,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
     case rdb.TYPE_STRING: {
       str();
       if (sInt === sInt) return result(m.robj, 'int', sLen, sLen);
-      if (sLen <= 44) return result(sizeClass(m.robj + 3 + sLen + 1), 'embstr', sLen, sLen);
+      if (sLen <= 44) return result(sc(m.robj + 3 + sLen + 1), 'embstr', sLen, sLen);
       return result(m.robj + sdsSize(sLen, m), 'raw', sLen, sLen);
     }
     case rdb.TYPE_LIST:
@@ -823,12 +853,12 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
         for (let i = 0; i < count; i++) sds += sdsSize(digits(intsetAt(z.buf, z.start, width, i)), m);
         return result(dictObject(count, sds, m), 'hashtable', count, wLargest);
       }
-      return result(m.robj + sizeClass(sLen), 'intset', count, wLargest);
+      return result(m.robj + sc(sLen), 'intset', count, wLargest);
     }
     case rdb.TYPE_SET_LISTPACK: {
       const blobLen = listpackBlob();
       if (m.setListpack && wCount <= m.config.setMaxListpackEntries) {
-        return result(m.robj + sizeClass(blobLen), 'listpack', wCount, wLargest);
+        return result(m.robj + sc(blobLen), 'listpack', wCount, wLargest);
       }
       const z = strBytes();
       return setFromListpack(z.buf, z.start, z.end, m);
@@ -844,7 +874,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
         const z = strBytes();
         return zsetFromPacked(z.buf, z.start, z.end, type === rdb.TYPE_ZSET_ZIPLIST, pairs, m);
       }
-      return result(m.robj + sizeClass(lpBytes), packedName(m), pairs, wMaxEven);
+      return result(m.robj + sc(lpBytes), packedName(m), pairs, wMaxEven);
     }
     case rdb.TYPE_HASH:
       return hashElements(m);
@@ -856,7 +886,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       if (pairs > m.config.hashMaxListpackEntries || wLargest > m.config.hashMaxListpackValue) {
         return hashFromPairs(z.buf, z.start, z.end, 'zipmap', pairs, m);
       }
-      return result(m.robj + sizeClass(LP_EMPTY + wLpBytes), packedName(m), pairs, wLargest);
+      return result(m.robj + sc(LP_EMPTY + wLpBytes), packedName(m), pairs, wLargest);
     }
     case rdb.TYPE_HASH_ZIPLIST:
     case rdb.TYPE_HASH_LISTPACK: {
@@ -866,28 +896,33 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
         const z = strBytes();
         return hashFromPairs(z.buf, z.start, z.end, type === rdb.TYPE_HASH_ZIPLIST ? 'ziplist' : 'listpack', pairs, m);
       }
-      return result(m.robj + sizeClass(lpBytes), packedName(m), pairs, wLargest);
+      return result(m.robj + sc(lpBytes), packedName(m), pairs, wLargest);
     }
     case rdb.TYPE_HASH_LISTPACK_EX_PRE_GA:
     case rdb.TYPE_HASH_LISTPACK_EX: {
       if (type === rdb.TYPE_HASH_LISTPACK_EX) pos += 8;
       const blobLen = listpackBlob();
       const fields = Math.floor(wCount / 3);
-      // listpackEx: the robj, the listpackEx struct (lp pointer, metadata), the listpack.
+      // The blob is kept as it is (only the entry limit is checked on load): the robj, the
+      // listpackEx struct and the listpack.
       if (fields <= m.config.hashMaxListpackEntries) {
-        return result(m.robj + sizeClass(40) + sizeClass(blobLen), 'listpackex', fields, wLargest);
+        return result(m.robj + sc(LISTPACK_EX) + sc(blobLen), 'listpackex', fields, wLargest);
       }
-      // Over the entry limit: a hashtable of (field with its TTL slot, value) pairs.
+      // Over the entry limit: hashTypeConvertListpackEx, a presized hashtable of (hfield, sds)
+      // pairs; a field carries the expiry metadata only when it has a TTL. The TTL entry is
+      // HASH_LP_NO_TTL (0, one digit) or a unix time in ms (many digits).
       const z = strBytes();
       let sds = 0;
       let largest = 0;
+      let fieldLen = 0;
       forEachPackedLength(z.buf, z.start, z.end, false, (l, i) => {
         const k = i % 3;
-        if (k === 2) return; // the TTL
-        sds += k === 0 ? sizeClass(1 + 8 + l + 1) : sdsSize(l, m);
-        if (l > largest) largest = l;
+        if (k === 0) fieldLen = l;
+        else if (k === 1) sds += sdsSize(l, m);
+        else sds += hfieldSize(fieldLen, l > 1);
+        if (k !== 2 && l > largest) largest = l;
       });
-      return result(dictObject(fields, sds, m) + 48, 'hashtable', fields, largest);
+      return result(dictObject(fields, sds, m), 'hashtable', fields, largest);
     }
     case rdb.TYPE_HASH_METADATA_PRE_GA:
     case rdb.TYPE_HASH_METADATA:
@@ -898,7 +933,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       return streamMemory(type, m);
     default:
       // Modules: the serialized size is the only measure here.
-      return result(m.robj + sizeClass(P.length), 'module', 1, P.length);
+      return result(m.robj + sc(P.length), 'module', 1, P.length);
   }
 }
 
@@ -916,10 +951,10 @@ function pairsBlob(ziplist: boolean, m: MemoryModel): number {
 
 function listResult(nodes: readonly number[], count: number, largest: number, m: MemoryModel): KeyMemory {
   if (!m.hasQuicklist) {
-    return result(m.robj + sizeClass(nodes.reduce((a, b) => a + b, 0) - (nodes.length - 1) * LP_EMPTY), 'ziplist', count, largest);
+    return result(m.robj + sc(nodes.reduce((a, b) => a + b, 0) - (nodes.length - 1) * LP_EMPTY), 'ziplist', count, largest);
   }
   if (m.listListpack && nodes.length === 1 && (m.listNodeBytes === 0 || nodes[0]! <= m.listNodeBytes)) {
-    return result(m.robj + sizeClass(nodes[0]!), 'listpack', count, largest);
+    return result(m.robj + sc(nodes[0]!), 'listpack', count, largest);
   }
   return result(quicklistObject(nodes, m), 'quicklist', count, largest);
 }
@@ -997,10 +1032,10 @@ function setElements(m: MemoryModel): KeyMemory {
   const c = m.config;
   if (allInt && count <= c.setMaxIntsetEntries) {
     const width = min >= -32768 && max <= 32767 ? 2 : min >= -2147483648 && max <= 2147483647 ? 4 : 8;
-    return result(m.robj + sizeClass(8 + count * width), 'intset', count, largest);
+    return result(m.robj + sc(8 + count * width), 'intset', count, largest);
   }
   if (m.setListpack && count <= c.setMaxListpackEntries && largest <= c.setMaxListpackValue) {
-    return result(m.robj + sizeClass(LP_EMPTY + lp), 'listpack', count, largest);
+    return result(m.robj + sc(LP_EMPTY + lp), 'listpack', count, largest);
   }
   return result(dictObject(count, sds, m), 'hashtable', count, largest);
 }
@@ -1116,7 +1151,7 @@ function zsetElements(binary: boolean, m: MemoryModel): KeyMemory {
   }
   const c = m.config;
   if (count <= c.zsetMaxListpackEntries && largest <= c.zsetMaxListpackValue) {
-    return result(m.robj + sizeClass(LP_EMPTY + lp), packedName(m), count, largest);
+    return result(m.robj + sc(LP_EMPTY + lp), packedName(m), count, largest);
   }
   return result(skiplistObject(count, sds, m), 'skiplist', count, largest);
 }
@@ -1157,7 +1192,7 @@ function hashElements(m: MemoryModel): KeyMemory {
   }
   const c = m.config;
   if (count <= c.hashMaxListpackEntries && largest <= c.hashMaxListpackValue) {
-    return result(m.robj + sizeClass(LP_EMPTY + lp), packedName(m), count, largest);
+    return result(m.robj + sc(LP_EMPTY + lp), packedName(m), count, largest);
   }
   if (count > c.hashMaxListpackEntries || firstLong < 0) return result(dictObject(count, sds, m), 'hashtable', count, largest);
   // Loaded into a listpack until the pair at `firstLong`, then converted (dictExpand to the pairs
@@ -1197,30 +1232,68 @@ function hashFromPairs(b: Uint8Array, s: number, e: number, form: 'zipmap' | 'zi
   return result(dictObject(pairs, sds, m), 'hashtable', pairs, largest);
 }
 
-/** Redis 7.4 hashes with field TTLs in hashtable form. */
+/** sizeof(listpackEx) (7.4): its ExpireMeta (16), the key and the listpack pointers. */
+const LISTPACK_EX = 32;
+
+/**
+ * Allocated size of a 7.4 hash field (an mstr, t_hash.c hfieldNew): header (1 byte below 32
+ * bytes, 3 below 65536, else 9), the string and its NUL; a field with a TTL also carries its
+ * ExpireMeta (16) and the mstr's meta flags (2).
+ */
+function hfieldSize(len: number, ttl: boolean): number {
+  const hdr = len < 32 ? 1 : len < 65536 ? 3 : 9;
+  return sc((ttl ? 16 + 2 : 0) + hdr + len + 1);
+}
+
+/** Reads the 8-byte little-endian millisecond time of an RDB (rdbLoadMillisecondTime). */
+function msTime(): number {
+  if (pos + 8 > P.length) throw new RangeError('payload ended early');
+  let v = 0;
+  for (let i = 7; i >= 0; i--) v = v * 256 + P[pos + i]!;
+  pos += 8;
+  return v;
+}
+
+/**
+ * RDB_TYPE_HASH_METADATA (7.4; PRE_GA: absolute TTLs, no minimum): [ttl, field, value] tuples
+ * (rdb.c). Over the entry limit: a hashtable from the start, grown by adds (not presized). Else a
+ * listpackEx (field, value, expire time or HASH_LP_NO_TTL 0) until a field or value is too long,
+ * then converted (presized to the pairs so far, then dictTryExpand(pairs left)).
+ */
 function hashWithTtl(ga: boolean, m: MemoryModel): KeyMemory {
-  if (ga) pos += 8;
+  const minExpire = ga ? msTime() : 0;
   const count = len();
   let largest = 0;
   let sds = 0;
   let lp = 0;
+  const limit = m.config.hashMaxListpackValue;
+  let firstLong = -1;
   for (let i = 0; i < count; i++) {
-    len(); // ttl
+    const ttl = len();
+    const expireAt = ttl === 0 ? 0 : ga ? ttl + minExpire - 1 : ttl;
     str();
-    // hfield: an mstr with an optional expiry metadata slot.
-    sds += sizeClass(1 + 8 + sLen + 1);
+    const fl = sLen;
+    sds += hfieldSize(fl, expireAt !== 0);
     if (sLen > largest) largest = sLen;
     lp += sInt === sInt ? lpIntEntry(sInt) : lpStrEntry(sLen);
     str();
     sds += sdsSize(sLen, m);
     if (sLen > largest) largest = sLen;
-    lp += (sInt === sInt ? lpIntEntry(sInt) : lpStrEntry(sLen)) + 10;
+    lp += (sInt === sInt ? lpIntEntry(sInt) : lpStrEntry(sLen)) + lpIntEntry(expireAt);
+    if (firstLong < 0 && (fl > limit || sLen > limit)) firstLong = i;
   }
   const c = m.config;
-  if (count <= c.hashMaxListpackEntries && largest <= c.hashMaxListpackValue) {
-    return result(m.robj + sizeClass(40) + sizeClass(LP_EMPTY + lp), 'listpackex', count, largest);
+  if (count > c.hashMaxListpackEntries) {
+    return result(dictObject(count, sds, m) + 8 * (grownBuckets(count) - dictBuckets(count)), 'hashtable', count, largest);
   }
-  return result(dictObject(count, sds, m) + 48, 'hashtable', count, largest);
+  if (firstLong < 0) return result(m.robj + sc(LISTPACK_EX) + sc(LP_EMPTY + lp), 'listpackex', count, largest);
+  const d = new DictSim();
+  d.expand(firstLong);
+  for (let i = 0; i < firstLong; i++) d.add();
+  const left = count - firstLong - 1;
+  if (left > 4) d.expand(left);
+  for (let i = 0; i <= left; i++) d.add();
+  return result(dictObject(count, sds, m) + 8 * (d.buckets - dictBuckets(count)), 'hashtable', count, largest);
 }
 
 // ---- streams -------------------------------------------------------------------------------
@@ -1277,7 +1350,7 @@ function streamMemory(type: number, m: MemoryModel): KeyMemory {
     // (A compressed key is inflated into strBytes' reused buffer: copied.)
     nodeKeys.push(lzfPending >= 0 ? k.buf.slice(k.start, k.end) : k.buf.subarray(k.start, k.end));
     str();
-    lpBytes += sizeClass(sLen);
+    lpBytes += sc(sLen);
     if (sLen > largest) largest = sLen;
   }
   const length = len();
