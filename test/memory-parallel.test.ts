@@ -98,6 +98,7 @@ t.test('selection options and --no-largest-element give the same bytes', async (
     ['--rebase-expiry (ctime)', { select: select({ rebaseExpiry: true }) }],
     ['--no-largest-element', { select: select(), largestElement: false }],
     ['--target-version 9', { select: select(), targetVersion: 9 }],
+    ['--jemalloc-quantum 8', { select: select(), jemallocQuantum: 8 }],
   ];
   for (const [name, o] of cases) {
     const one = await memory([file], { threads: 1, ...o });

@@ -297,6 +297,15 @@ t.test('bad options and bad input', async (t) => {
   t.equal((await runCli(['inspect', '--format', 'report', '--top', 'x', f])).code, 2, '--top x: usage error');
   t.equal((await runCli(['inspect', '--format', 'report', '--separator', '', f])).code, 2, 'empty separator: usage error');
   t.equal((await runCli(['inspect', '--format', 'memory', '--target-version', '13', f])).code, 2, '--target-version 13: usage error');
+  // --jemalloc-quantum 8 (Redis's bundled jemalloc): the same rows, never bigger, small ones smaller.
+  const q16 = parseCsv((await runCli(['inspect', '--format', 'memory', f])).stdout).slice(1);
+  const q8run = await runCli(['inspect', '--format', 'memory', '--jemalloc-quantum', '8', f]);
+  t.equal(q8run.code, 0);
+  const q8 = parseCsv(q8run.stdout).slice(1);
+  t.equal(q8.length, q16.length, '--jemalloc-quantum 8: the same rows');
+  t.ok(q8.every((row, i) => Number(row[3]) <= Number(q16[i]![3]) && row[2] === q16[i]![2]), 'no estimate grows');
+  t.ok(q8.some((row, i) => Number(row[3]) < Number(q16[i]![3])), 'small allocations shrink');
+  t.equal((await runCli(['inspect', '--format', 'memory', '--jemalloc-quantum', '4', f])).code, 2, '--jemalloc-quantum 4: usage error');
   // An option another format reads is refused, not ignored.
   for (const args of [['--top', '5'], ['--format', 'memory', '--depth', '2'], ['--format', 'jsonl', '--target-version', '10'], ['--format', 'report', '--no-largest-element'], ['--format', 'report', '--threads', '2']]) {
     const r = await runCli(['inspect', ...args, f]);

@@ -34,6 +34,7 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
       new Option('--format <FORMAT>', 'summary, jsonl, keys, memory or report').choices([...INSPECT_FORMATS, ...MEMORY_FORMATS]).default('summary'),
     )
     .option('--target-version <N>', 'memory, report: estimate for a server of this RDB version, 6..12 (default: each file\'s own)')
+    .addOption(new Option('--jemalloc-quantum <N>', 'memory, report: the target\'s jemalloc quantum: 16 (distribution packages, the default) or 8 (built from source, official Docker images)').choices(['8', '16']))
     .option('--top <N>', 'report: how many biggest keys to list', '20')
     .option('--separator <SEP>', 'report: key-prefix separator', ':')
     .option('--depth <N>', 'report: key-prefix levels', '3')
@@ -71,6 +72,7 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
         stdin: ctx.io.stdin as AsyncIterable<Uint8Array>,
         signal: ctx.signal,
         ...(targetVersion !== undefined ? { targetVersion } : {}),
+        ...(raw['jemallocQuantum'] !== undefined ? { jemallocQuantum: Number(raw['jemallocQuantum']) as 8 | 16 } : {}),
       };
       let keys: number;
       let files: number;
@@ -138,6 +140,7 @@ type MemoryFormat = (typeof MEMORY_FORMATS)[number];
 /** Options that only one format (or two) reads: [commander name, flag, formats]. */
 const FORMAT_OPTIONS: ReadonlyArray<readonly [string, string, readonly string[]]> = [
   ['targetVersion', '--target-version', ['memory', 'report']],
+  ['jemallocQuantum', '--jemalloc-quantum', ['memory', 'report']],
   ['top', '--top', ['report']],
   ['separator', '--separator', ['report']],
   ['depth', '--depth', ['report']],

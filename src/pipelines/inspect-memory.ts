@@ -48,6 +48,12 @@ export interface MemoryOptions {
   targetVersion?: number;
   /** The target's encoding settings (redis.conf), Redis's defaults otherwise. */
   encodingConfig?: Partial<EncodingConfig>;
+  /**
+   * jemalloc's quantum in the target: 16 (default; distribution packages linking the system
+   * libjemalloc, as Debian's) or 8 (Redis built from source with its bundled jemalloc, the
+   * official Docker images).
+   */
+  jemallocQuantum?: 8 | 16;
   /** Entry selection (filters, database moves, expiry shifts). Default: keep all, now = Date.now(). */
   select?: SharedOptions;
   /** Largest value accepted, bytes. Default 512 MiB. */
@@ -124,9 +130,11 @@ async function scan(
   let keysRead = 0;
   let keys = 0;
   const models = new Map<number, MemoryModel>();
+  const quantum = opts.jemallocQuantum ?? 16;
+  if (quantum !== 8 && quantum !== 16) throw new UsageError(`--jemalloc-quantum: 8 or 16, found ${String(quantum)}`);
   const modelFor = (v: number): MemoryModel => {
     let m = models.get(v);
-    if (m === undefined) models.set(v, (m = memoryModel(v, opts.encodingConfig)));
+    if (m === undefined) models.set(v, (m = memoryModel(v, opts.encodingConfig, { jemallocQuantum: quantum })));
     return m;
   };
 
@@ -295,6 +303,7 @@ export async function writeMemory(
         select: sel,
         targetVersion: opts.targetVersion,
         encodingConfig: opts.encodingConfig,
+        jemallocQuantum: opts.jemallocQuantum ?? 16,
         maxValueSize: opts.maxValueSize ?? 512 * 1024 * 1024,
         largestElement: largest,
         json,

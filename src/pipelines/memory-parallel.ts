@@ -207,6 +207,7 @@ export interface ParallelConfig {
   select: SharedOptions;
   targetVersion: number | undefined;
   encodingConfig: Partial<EncodingConfig> | undefined;
+  jemallocQuantum: 8 | 16;
   maxValueSize: number;
   largestElement: boolean;
   json: boolean;
@@ -348,7 +349,7 @@ export async function scanFileParallel(
         const msg = pool.startInput({
           name, index: input.index, source: shown, fileField: input.fileField,
           version: parser.version, magic: parser.magic, targetVersion: res.targetVersion,
-          encodingConfig: cfg.encodingConfig, select: cfg.select,
+          encodingConfig: cfg.encodingConfig, jemallocQuantum: cfg.jemallocQuantum, select: cfg.select,
           snapshotTime: snap?.time, snapshotTimeSource: snap?.source,
           largestElement: cfg.largestElement, json: cfg.json, maxValueSize: cfg.maxValueSize,
           crc: parser.magic === 'VALKEY' || parser.version >= 5,

@@ -25,6 +25,7 @@ export interface InputMessage {
   magic: 'REDIS' | 'VALKEY';
   targetVersion: number;
   encodingConfig: Partial<EncodingConfig> | undefined;
+  jemallocQuantum: 8 | 16;
   select: SharedOptions;
   snapshotTime: number | undefined;
   snapshotTimeSource: SnapshotTimeSource | undefined;
@@ -100,7 +101,7 @@ export class SpanRunner {
       index: msg.index,
       ...(msg.snapshotTime !== undefined ? { snapshotTime: msg.snapshotTime, snapshotTimeSource: msg.snapshotTimeSource } : {}),
     });
-    this.model = memoryModel(msg.targetVersion, msg.encodingConfig);
+    this.model = memoryModel(msg.targetVersion, msg.encodingConfig, { jemallocQuantum: msg.jemallocQuantum });
   }
 
   /** The span's rows and counts; an error stops the span and comes back as data after its rows. */
