@@ -139,6 +139,17 @@ t.test('merge plan: databases beyond --databases are reported (merge itself succ
   t.match(p.stderr, /warning: database\(s\) 15 at or beyond/);
 });
 
+t.test('merge plan: --jemalloc-quantum 8 (a bundled-jemalloc target) estimates less', async (t) => {
+  const dir = freshDir('quantum');
+  const q16 = parsePlan((await runCli(['plan', F70, '-o', join(dir, 'x.rdb'), '--json', '-q', '--now', NOW])).stdout);
+  const r8 = await runCli(['plan', F70, '-o', join(dir, 'x.rdb'), '--json', '-q', '--now', NOW, '--jemalloc-quantum', '8']);
+  t.equal(r8.code, 0, r8.stderr);
+  const q8 = parsePlan(r8.stdout);
+  t.ok(q8.memory.estimatedBytes < q16.memory.estimatedBytes, `${q8.memory.estimatedBytes} < ${q16.memory.estimatedBytes} bytes`);
+  t.ok(q8.memory.estimatedBytes > q16.memory.estimatedBytes * 0.9, 'by a few percent, not more');
+  t.equal((await runCli(['plan', F70, '-o', join(dir, 'x.rdb'), '--jemalloc-quantum', '12'])).code, 2, '--jemalloc-quantum 12: usage error');
+});
+
 /** A server for replay plans, with extra config; stopped by the caller. */
 async function server(args: string[]): Promise<RedisHandle> {
   return startRedis({ args, ...(redisBin !== undefined ? { bin: redisBin } : {}) });

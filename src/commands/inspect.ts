@@ -9,7 +9,7 @@ import type { JsonBytes } from '../format/jsonl.js';
 import { humanBytes, renderMemoryReport } from '../format/memory.js';
 import { inspectReport, writeMemory } from '../pipelines/inspect-memory.js';
 import { UsageError } from '../errors.js';
-import { targetVersionFrom } from './merge.js';
+import { jemallocQuantumFrom, jemallocQuantumOption, targetVersionFrom } from './merge.js';
 import {
   inspect, INSPECT_FORMATS, type FileSummary, type InspectFormat, type InspectProgress, type InspectReport,
   type InspectTotal, type KeyStats, type LargeKey,
@@ -34,7 +34,7 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
       new Option('--format <FORMAT>', 'summary, jsonl, keys, memory or report').choices([...INSPECT_FORMATS, ...MEMORY_FORMATS]).default('summary'),
     )
     .option('--target-version <N>', 'memory, report: estimate for a server of this RDB version, 6..12 (default: each file\'s own)')
-    .addOption(new Option('--jemalloc-quantum <N>', 'memory, report: the target\'s jemalloc quantum: 16 (distribution packages, the default) or 8 (built from source, official Docker images)').choices(['8', '16']))
+    .addOption(jemallocQuantumOption('memory, report: '))
     .option('--top <N>', 'report: how many biggest keys to list', '20')
     .option('--separator <SEP>', 'report: key-prefix separator', ':')
     .option('--depth <N>', 'report: key-prefix levels', '3')
@@ -72,7 +72,7 @@ export const registerInspect: RegisterCommand = (program: Command, ctx: CommandC
         stdin: ctx.io.stdin as AsyncIterable<Uint8Array>,
         signal: ctx.signal,
         ...(targetVersion !== undefined ? { targetVersion } : {}),
-        ...(raw['jemallocQuantum'] !== undefined ? { jemallocQuantum: Number(raw['jemallocQuantum']) as 8 | 16 } : {}),
+        ...jemallocQuantumFrom(raw),
       };
       let keys: number;
       let files: number;

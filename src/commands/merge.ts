@@ -20,6 +20,19 @@ export function addMergeOptions(cmd: Command): Command {
   return cmd;
 }
 
+/** `--jemalloc-quantum`: the target's allocator, for memory estimates (inspect, plan). */
+export function jemallocQuantumOption(what: string): Option {
+  return new Option(
+    '--jemalloc-quantum <N>',
+    `${what}the target's jemalloc quantum: 16 (distribution packages, the default) or 8 (built from source, official Docker images)`,
+  ).choices(['8', '16']);
+}
+
+/** The `--jemalloc-quantum` value, when given. */
+export function jemallocQuantumFrom(raw: Record<string, unknown>): { jemallocQuantum?: 8 | 16 } {
+  return raw['jemallocQuantum'] === undefined ? {} : { jemallocQuantum: Number(raw['jemallocQuantum']) as 8 | 16 };
+}
+
 export function targetVersionFrom(raw: Readonly<Record<string, unknown>>): number | undefined {
   const v = raw['targetVersion'];
   if (v === undefined) return undefined;

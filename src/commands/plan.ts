@@ -14,7 +14,7 @@ import { plan, type PlanProgress, type PlanReport } from '../pipelines/plan.js';
 import type { BusyKeyPolicy } from '../pipelines/replay.js';
 import { parseSize, parseUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
-import { addMergeOptions, targetVersionFrom } from './merge.js';
+import { addMergeOptions, jemallocQuantumFrom, jemallocQuantumOption, targetVersionFrom } from './merge.js';
 import { passProgress } from './progress.js';
 
 export const registerPlan: RegisterCommand = (program: Command, ctx: CommandContext) => {
@@ -38,7 +38,8 @@ export const registerPlan: RegisterCommand = (program: Command, ctx: CommandCont
     .option('--proto-max-bulk-len <SIZE>', "the target's proto-max-bulk-len (default: CONFIG GET on --target, else 512mb)")
     .option('--databases <N>', "the target's databases setting (default: CONFIG GET on --target, else 16)")
     .option('--maxmemory <SIZE>', "the target's maxmemory (default: CONFIG GET on --target, else no limit)")
-    .option('--limit <N>', 'keys listed per list in the report (all are counted)', '100');
+    .option('--limit <N>', 'keys listed per list in the report (all are counted)', '100')
+    .addOption(jemallocQuantumOption('the memory estimate: '));
   addMergeOptions(cmd);
   addOptions(cmd, SELECT_OPTIONS);
   cmd.addHelpText(
@@ -74,6 +75,7 @@ export const registerPlan: RegisterCommand = (program: Command, ctx: CommandCont
         ...(targetVersion !== undefined ? { targetVersion } : {}),
         dropUnsupported: raw['dropUnsupported'] === true,
         maxValueSize: g.maxValueSize,
+        ...jemallocQuantumFrom(raw),
         ...(out !== undefined ? { out } : {}),
         ...(targetText !== undefined ? { target: parseUri(targetText, '--target', ctx.io.env), onBusykey: raw['onBusykey'] as BusyKeyPolicy } : {}),
         ...(splitSlots !== undefined ? { splitSlots } : {}),

@@ -76,6 +76,8 @@ export interface PlanOptions {
   maxmemory?: number;
   /** Keys listed per list in the report (all are counted). Default 100. */
   maxListed?: number;
+  /** The target's jemalloc quantum for the memory estimate (report/memory.ts): 16 (default) or 8. */
+  jemallocQuantum?: 8 | 16;
   /** Default 10,000 ms. */
   connectTimeoutMs?: number;
   onProgress?: (p: PlanProgress) => void;
@@ -233,8 +235,8 @@ class KeyTally {
   bulkCount = 0;
   readonly dbKeys = new Map<number, number>();
 
-  constructor(version: number, readonly limits: TargetLimits, readonly maxListed: number, config: Partial<EncodingConfig> = {}) {
-    this.model = memoryModel(version, config);
+  constructor(version: number, readonly limits: TargetLimits, readonly maxListed: number, config: Partial<EncodingConfig> = {}, quantum: 8 | 16 = 16) {
+    this.model = memoryModel(version, config, { jemallocQuantum: quantum });
   }
 
   readonly dbExpires = new Map<number, number>();
@@ -405,7 +407,7 @@ async function planMerge(inputArgs: readonly string[], opts: Resolved, out: stri
       ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
       // The target version is only known once the index pass has seen every input.
       onWriteStart: (version: number) => {
-        tally = new KeyTally(version, limits, maxListed);
+        tally = new KeyTally(version, limits, maxListed, {}, opts.jemallocQuantum);
       },
     });
   } catch (e) {
@@ -602,7 +604,7 @@ async function planReplay(inputArgs: readonly string[], opts: Resolved, target: 
     }
 
     // ---- the winners, as replay would send them ----------------------------------------------
-    const tally = new KeyTally(version, limits, maxListed, encoding);
+    const tally = new KeyTally(version, limits, maxListed, encoding, opts.jemallocQuantum);
     let firstUnsupported: RdbError | null = null;
     await eachWinner(ix, maxValueSize, 'send', t0, opts, (st, k) => {
       checkAbort(opts.signal);
