@@ -16,6 +16,13 @@
  */
 
 import { CorruptError } from './errors.js';
+import { lzfWasmDecode } from './lzf-wasm.js';
+
+/**
+ * Largest value the WebAssembly decoder takes: its memory never shrinks, so one huge value would
+ * keep that much allocated for the life of the process.
+ */
+const WASM_MAX_VALUE = 1024 * 1024;
 
 /** Longest literal run one control byte can announce. */
 const MAX_LITERAL = 32;
@@ -77,6 +84,8 @@ function corruptLength(ulen: number, inLen: number, base: number): CorruptError 
 export function lzfDecompress(src: Uint8Array, ulen: number, base = 0): Uint8Array {
   const inLen = src.length;
   if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) throw corruptLength(ulen, inLen, base);
+  const fast = ulen <= WASM_MAX_VALUE ? lzfWasmDecode(src, 0, inLen, ulen) : null;
+  if (fast !== null) return fast.slice();
   const out = new Uint8Array(ulen);
   decompressInto(src, 0, inLen, out, new DataView(out.buffer, out.byteOffset, ulen), 0, ulen, ulen, base);
   return out;
@@ -93,6 +102,8 @@ export function lzfDecompressShared(src: Uint8Array, start: number, end: number,
   const inLen = end - start;
   if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) throw corruptLength(ulen, inLen, base);
   if (ulen > SLAB_MAX_VALUE) {
+    const fast = ulen <= WASM_MAX_VALUE ? lzfWasmDecode(src, start, end, ulen) : null;
+    if (fast !== null) return fast.slice();
     const out = new Uint8Array(ulen);
     decompressInto(src, start, end, out, new DataView(out.buffer, out.byteOffset, ulen), 0, ulen, ulen, base);
     return out;
@@ -103,6 +114,12 @@ export function lzfDecompressShared(src: Uint8Array, start: number, end: number,
     slabPos = 0;
   }
   const o0 = slabPos;
+  const fast = lzfWasmDecode(src, start, end, ulen);
+  if (fast !== null) {
+    slab.set(fast, o0);
+    slabPos = o0 + ulen;
+    return new Uint8Array(slab.buffer, o0, ulen);
+  }
   // Everything from o0 to the slab's end is unclaimed, so the fast paths may write up to there.
   decompressInto(src, start, end, slab, slabView, o0, o0 + ulen, slab.length, base);
   slabPos = o0 + ulen;
@@ -114,13 +131,19 @@ let scratchView = new DataView(scratch.buffer);
 
 /**
  * As {@link lzfDecompressShared}, into one reused buffer: the returned array holds the value in
- * its first `ulen` bytes (and scratch after them) and is overwritten by the next call. For
+ * its first `ulen` bytes (and possibly scratch after them) and is overwritten by the next call. For
  * readers that look at a value and drop it before inflating the next (the memory estimate's
  * listpack walks): no allocation per value at all.
  */
 export function lzfDecompressScratch(src: Uint8Array, start: number, end: number, ulen: number, base = 0): Uint8Array {
   const inLen = end - start;
   if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) throw corruptLength(ulen, inLen, base);
+  if (ulen <= WASM_MAX_VALUE) {
+    // The WebAssembly decoder (lzf-wasm.ts); a stream it refuses is decoded below again, which
+    // throws the precise error.
+    const out = lzfWasmDecode(src, start, end, ulen);
+    if (out !== null) return out;
+  }
   if (ulen + SLOP > scratch.length) {
     let cap = scratch.length * 2;
     while (cap < ulen + SLOP) cap *= 2;

@@ -9,7 +9,8 @@ import { accessSync, constants as fsConstants, mkdtempSync, rmSync } from 'node:
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { lzfCompress, lzfDecompress } from '../native-free-parser/lzf.js';
+import { lzfCompress, lzfDecompress, lzfDecompressScratch } from '../native-free-parser/lzf.js';
+import { lzfWasmAvailable, lzfWasmDecode } from '../native-free-parser/lzf-wasm.js';
 import { CorruptError } from '../native-free-parser/errors.js';
 import { crc64 } from '../native-free-parser/crc64.js';
 import { ByteWriter } from '../native-free-parser/bytes/byte-writer.js';
@@ -251,6 +252,82 @@ t.test('truncating or damaging a valid stream never escapes as anything but Corr
     }
   }
   t.equal(other, 0);
+});
+
+// ---- the WebAssembly decoder (lzf-wasm.ts) ---------------------------------------------------
+
+/** The JavaScript decoder's answer: the bytes, or null when it throws (a CorruptError). */
+function jsDecode(c: Uint8Array, ulen: number): Uint8Array | null {
+  try {
+    return lzfDecompress(c, ulen);
+  } catch (e) {
+    if (!(e instanceof CorruptError)) throw e;
+    return null;
+  }
+}
+
+t.test('the WebAssembly decoder gives the JavaScript decoder\'s bytes on every shape and length', async (t) => {
+  t.ok(lzfWasmAvailable(), 'WebAssembly runs here');
+  let compared = 0;
+  let mismatched = 0;
+  for (const [shape, gen] of Object.entries(SHAPES)) {
+    for (const n of [1, 2, 7, 8, 9, 31, 32, 33, 63, 100, 264, 265, 1000, 4096, 8193, 20000, 70000]) {
+      const src = gen(n, n + shape.length);
+      const c = lzfCompress(src);
+      if (c === null) continue;
+      // Decode from the middle of a bigger buffer, as the reader does.
+      const padded = new Uint8Array(c.length + 10);
+      padded.set(c, 5);
+      const out = lzfWasmDecode(padded, 5, 5 + c.length, n);
+      compared++;
+      if (out === null || Buffer.compare(Buffer.from(out), Buffer.from(src)) !== 0) mismatched++;
+    }
+  }
+  t.ok(compared > 30, `${compared} streams decoded (random data does not compress)`);
+  t.equal(mismatched, 0, 'every one equal to its input');
+});
+
+t.test('the WebAssembly decoder refuses exactly the streams the JavaScript decoder refuses', async (t) => {
+  const src = SHAPES.text!(3000, 11);
+  const c = lzfCompress(src)!;
+  let disagree = 0;
+  let refused = 0;
+  const check = (d: Uint8Array, ulen: number): void => {
+    const js = jsDecode(d, ulen);
+    const wasm = lzfWasmDecode(d, 0, d.length, ulen);
+    if (js === null) refused++;
+    if ((js === null) !== (wasm === null) || (js !== null && Buffer.compare(Buffer.from(js), Buffer.from(wasm!)) !== 0)) disagree++;
+  };
+  for (let cut = 0; cut < c.length; cut++) check(c.subarray(0, cut), src.length);
+  for (const ulen of [0, 1, src.length - 1, src.length + 1, src.length * 2]) check(c, ulen);
+  const r = randomBytes(c.length * 4, 5);
+  for (let k = 0; k < 3000; k++) {
+    const d = c.slice();
+    d[r[k]! % d.length] ^= 1 << (r[k + 1]! & 7);
+    check(d, src.length);
+  }
+  // Hand-made: a reference before the output start, a literal past the input, a reference past ulen.
+  check(Uint8Array.from([0x20, 0x00]), 3);
+  check(Uint8Array.from([0x03, 0x61]), 4);
+  check(Uint8Array.from([0x00, 0x61, 0xe0, 0x10, 0x00]), 20);
+  t.ok(refused > 100, `${refused} damaged streams refused by both`);
+  t.equal(disagree, 0, 'the two decoders never disagree');
+  // After refusals, the decoder still decodes (no state left behind).
+  t.same(lzfWasmDecode(c, 0, c.length, src.length), src);
+});
+
+t.test('lzfDecompressScratch (WebAssembly first) reports the JavaScript decoder\'s errors', async (t) => {
+  const src = SHAPES.text!(2000, 3);
+  const c = lzfCompress(src)!;
+  t.same(lzfDecompressScratch(c, 0, c.length, src.length).subarray(0, src.length), src, 'a sound stream decodes');
+  const d = c.slice(0, c.length - 3);
+  let jsMessage = '';
+  try {
+    lzfDecompress(d, src.length, 100);
+  } catch (e) {
+    jsMessage = (e as Error).message;
+  }
+  t.throws(() => lzfDecompressScratch(d, 0, d.length, src.length, 100), { name: 'CorruptError', message: jsMessage }, 'the same error, offset included');
 });
 
 // ---- real redis-server ---------------------------------------------------------------------
