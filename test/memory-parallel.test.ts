@@ -146,8 +146,16 @@ t.test('a big file written by the codec: many spans, databases switching inside 
   const one = await memory([file], { threads: 1, select: select() });
   t.equal(one.keys, n, `${n} keys`);
   for (const threads of [3, 2]) {
-    const par = await memory([file], { threads, chunkBytes: 16384, select: select() });
+    const events: Array<{ keys: number; bytes: number }> = [];
+    const par = await memory([file], {
+      threads, chunkBytes: 16384, select: select(), progressIntervalMs: 0, onProgress: (p) => events.push({ keys: p.keys, bytes: p.bytes }),
+    });
     t.ok(par.out.equals(one.out), `${threads} threads: same bytes`);
+    // Progress follows the rows written: keys and bytes only grow, and stay within the file.
+    const size = readFileSync(file).length;
+    t.ok(events.length > 10, `${events.length} progress events`);
+    t.ok(events.every((e, i) => i === 0 || (e.keys >= events[i - 1]!.keys && e.bytes > events[i - 1]!.bytes)), 'keys and bytes grow');
+    t.ok(events.every((e) => e.bytes < size && e.keys <= n), 'within the file');
   }
 });
 

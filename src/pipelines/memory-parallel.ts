@@ -259,7 +259,8 @@ export async function scanFileParallel(
     rdbVersion: 0, targetVersion: 0, spans: 0, spansOnWorkers: 0, keysRead: 0, keys: 0, bytes: 0, sizeBytes: 0,
     dropped: { db: 0, type: 0, match: 0, expired: 0 },
   };
-  const inFlight: Array<{ result: Promise<JobResult>; length: number }> = [];
+  /** Spans in file order: the answer, the span's length, and the file offset it ends at. */
+  const inFlight: Array<{ result: Promise<JobResult>; length: number; endsAt: number }> = [];
   /** Buffers of finished spans, for the next chunks. */
   const spare: ArrayBuffer[] = [];
   // Each worker has up to 2 spans queued; the main thread runs a span itself when all are full
@@ -269,7 +270,6 @@ export async function scanFileParallel(
   const maxInFlight = depth * pool.size + 8;
   let inputId = -1;
   let local: SpanRunner | null = null;
-  let consumed = 0;
 
   /** Writes the oldest span's lines; throws its error after them. */
   const settle = async (): Promise<void> => {
@@ -283,7 +283,7 @@ export async function scanFileParallel(
     res.bytes += r.bytes;
     for (const k of Object.keys(r.dropped) as DropReason[]) res.dropped[k] += r.dropped[k];
     if (r.error !== undefined) throw rebuildError(r.error);
-    cfg.onSpan?.(res.keysRead, consumed);
+    cfg.onSpan?.(res.keysRead, span.endsAt);
   };
 
   const fh = await open(name, 'r');
@@ -304,16 +304,16 @@ export async function scanFileParallel(
       while (inFlight.length >= maxInFlight) await settle();
       const job = { input: inputId, buf: buf.buffer, base, start: spanStart, end, db: spanDb };
       const length = end - spanStart;
-      consumed = base + end;
+      const endsAt = base + end;
       spanStart = end;
       spanDb = parser.db;
       const sent = pool.trySend(job, depth);
       res.spans++;
       if (sent !== null) {
         res.spansOnWorkers++;
-        inFlight.push({ result: sent, length });
+        inFlight.push({ result: sent, length, endsAt });
       } else {
-        inFlight.push({ result: Promise.resolve(local!.run({ ...job, id: 0 })), length });
+        inFlight.push({ result: Promise.resolve(local!.run({ ...job, id: 0 })), length, endsAt });
         if (spare.length < 4) spare.push(job.buf);
       }
     };
