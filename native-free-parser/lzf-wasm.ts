@@ -23,8 +23,9 @@ const OP = {
   block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d, return: 0x0f,
   localGet: 0x20, localSet: 0x21, localTee: 0x22,
   i32Load8u: 0x2d, i64Load: 0x29, i32Store8: 0x3a, i64Store: 0x37,
-  i32Const: 0x41, i32Eqz: 0x45, i32Eq: 0x46, i32LtU: 0x49, i32GtU: 0x4b, i32GeU: 0x4f,
-  i32Add: 0x6a, i32Sub: 0x6b, i32And: 0x71, i32Shl: 0x74, i32ShrU: 0x76,
+  i32Load: 0x28, i32Load16s: 0x2e, i32Store: 0x36, call: 0x10,
+  i32Const: 0x41, i32Eqz: 0x45, i32Eq: 0x46, i32Ne: 0x47, i32LtS: 0x48, i32LtU: 0x49, i32GtU: 0x4b, i32GeU: 0x4f,
+  i32Add: 0x6a, i32Sub: 0x6b, i32DivU: 0x6e, i32And: 0x71, i32Or: 0x72, i32Shl: 0x74, i32ShrS: 0x75, i32ShrU: 0x76,
 } as const;
 const VOID = 0x40;
 
@@ -155,14 +156,152 @@ const BODY: number[] = [
   OP.end,
 ];
 
+// ---- the listpack walk -----------------------------------------------------------------------
+
+/** digits(v): the length of v's decimal text, its sign included. */
+const DIGITS: number[] = (() => {
+  const V = 0;
+  const U = 1;
+  const NN = 2;
+  return [
+    ...konst(0), ...set(NN),
+    ...get(V), ...set(U),
+    ...get(V), ...konst(0), OP.i32LtS,
+    OP.if, VOID,
+    ...konst(1), ...set(NN),
+    ...konst(0), ...get(V), OP.i32Sub, ...set(U), // as unsigned: -(-2^31) is 2^31
+    OP.end,
+    OP.loop, VOID,
+    ...get(NN), ...konst(1), OP.i32Add, ...set(NN),
+    ...get(U), ...konst(10), OP.i32DivU, OP.localTee, U,
+    OP.brIf, 0,
+    OP.end,
+    ...get(NN),
+    OP.end,
+  ];
+})();
+
+/**
+ * w(s, e): walks the listpack at [s, e) as the memory estimate's JavaScript walk does (entry count,
+ * longest entry as text, longest at even and at odd positions; those three stored at bytes 0..12),
+ * and returns the count; or a negative number for anything it leaves to that walk (an entry
+ * whose header runs past e, a 64-bit integer, an unknown encoding byte).
+ */
+const WALK: number[] = (() => {
+  const S = 0;
+  const E = 1;
+  const PP = 2;
+  const CNT = 3;
+  const BIG = 4;
+  const EVEN = 5;
+  const ODD = 6;
+  const CC = 7;
+  const L = 8;
+  const ENT = 9;
+  const V = 10;
+  /** return `code` unless header bytes p..p+n are inside the listpack. */
+  const need = (n: number, code: number): number[] => [...get(PP), ...konst(n), OP.i32Add, ...get(E), OP.i32GtU, ...failIf(code)];
+  const byteAt = (k: number): number[] => [...get(PP), ...konst(k), OP.i32Add, OP.i32Load8u, ...mem(0)];
+  const digitsOfV = (): number[] => [...get(V), OP.call, 2, ...set(L)];
+  const max = (into: number): number[] => [...get(L), ...get(into), OP.i32GtU, OP.if, VOID, ...get(L), ...set(into), OP.end];
+  return [
+    ...get(S), ...konst(6), OP.i32Add, ...set(PP),
+    OP.block, VOID,
+    OP.loop, VOID,
+    ...get(PP), ...get(E), OP.i32GeU, OP.brIf, 1,
+    ...get(PP), OP.i32Load8u, ...mem(0), OP.localTee, CC,
+    ...konst(0xff), OP.i32Eq, OP.brIf, 1,
+    ...get(CC), ...konst(0x80), OP.i32LtU,
+    OP.if, VOID, // 7-bit unsigned integer: 1 to 3 digits
+    ...konst(1), ...get(CC), ...konst(10), OP.i32GeU, OP.i32Add, ...get(CC), ...konst(100), OP.i32GeU, OP.i32Add, ...set(L),
+    ...konst(1), ...set(ENT),
+    OP.else,
+    ...get(CC), ...konst(0xc0), OP.i32LtU,
+    OP.if, VOID, // string of up to 63 bytes
+    ...get(CC), ...konst(0x3f), OP.i32And, ...set(L),
+    ...get(L), ...konst(1), OP.i32Add, ...set(ENT),
+    OP.else,
+    ...get(CC), ...konst(0xe0), OP.i32LtU,
+    OP.if, VOID, // 13-bit signed integer
+    ...need(2, -3),
+    ...get(CC), ...konst(0x1f), OP.i32And, ...konst(8), OP.i32Shl, ...byteAt(1), OP.i32Or, OP.localTee, V,
+    ...konst(4096), OP.i32GeU,
+    OP.if, VOID, ...get(V), ...konst(8192), OP.i32Sub, ...set(V), OP.end,
+    ...digitsOfV(),
+    ...konst(2), ...set(ENT),
+    OP.else,
+    ...get(CC), ...konst(0xf0), OP.i32LtU,
+    OP.if, VOID, // string of up to 4095 bytes
+    ...need(2, -3),
+    ...get(CC), ...konst(0x0f), OP.i32And, ...konst(8), OP.i32Shl, ...byteAt(1), OP.i32Or, ...set(L),
+    ...get(L), ...konst(2), OP.i32Add, ...set(ENT),
+    OP.else,
+    ...get(CC), ...konst(0xf0), OP.i32Eq,
+    OP.if, VOID, // string with a 32-bit length
+    ...need(5, -3),
+    ...get(PP), ...konst(1), OP.i32Add, OP.i32Load, ...mem(0), OP.localTee, L,
+    ...konst(0), OP.i32LtS, ...failIf(-5),
+    ...get(L), ...konst(5), OP.i32Add, ...set(ENT),
+    OP.else,
+    ...get(CC), ...konst(0xf1), OP.i32Eq,
+    OP.if, VOID, // int16
+    ...need(3, -3),
+    ...get(PP), ...konst(1), OP.i32Add, OP.i32Load16s, ...mem(0), ...set(V),
+    ...digitsOfV(),
+    ...konst(3), ...set(ENT),
+    OP.else,
+    ...get(CC), ...konst(0xf2), OP.i32Eq,
+    OP.if, VOID, // int24
+    ...need(4, -3),
+    ...byteAt(1), ...byteAt(2), ...konst(8), OP.i32Shl, OP.i32Or, ...byteAt(3), ...konst(16), OP.i32Shl, OP.i32Or,
+    ...konst(8), OP.i32Shl, ...konst(8), OP.i32ShrS, ...set(V),
+    ...digitsOfV(),
+    ...konst(4), ...set(ENT),
+    OP.else,
+    ...get(CC), ...konst(0xf3), OP.i32Eq,
+    OP.if, VOID, // int32
+    ...need(5, -3),
+    ...get(PP), ...konst(1), OP.i32Add, OP.i32Load, ...mem(0), ...set(V),
+    ...digitsOfV(),
+    ...konst(5), ...set(ENT),
+    OP.else,
+    ...konst(-4), OP.return, // int64 or an unknown byte: the JavaScript walk decides
+    OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, // the eight ifs
+    // Statistics of this entry.
+    ...max(BIG),
+    ...get(CNT), ...konst(1), OP.i32And, OP.i32Eqz,
+    OP.if, VOID, ...max(EVEN), OP.else, ...max(ODD), OP.end,
+    ...get(CNT), ...konst(1), OP.i32Add, ...set(CNT),
+    // An entry reaching the end (or past it) is the last: the JavaScript walk's p passes e.
+    ...get(ENT), ...get(E), ...get(PP), OP.i32Sub, OP.i32GeU, OP.brIf, 1,
+    // p += entry + backlen, backlen = 1 + [entry > 127] + [entry >= 16383] + [entry >= 2097151] + [entry >= 268435455]
+    ...get(PP), ...get(ENT), OP.i32Add, ...konst(1), OP.i32Add,
+    ...get(ENT), ...konst(127), OP.i32GtU, OP.i32Add,
+    ...get(ENT), ...konst(16383), OP.i32GeU, OP.i32Add,
+    ...get(ENT), ...konst(2097151), OP.i32GeU, OP.i32Add,
+    ...get(ENT), ...konst(268435455), OP.i32GeU, OP.i32Add,
+    ...set(PP),
+    OP.br, 0,
+    OP.end,
+    OP.end,
+    ...konst(0), ...get(BIG), OP.i32Store, ...mem(2),
+    ...konst(4), ...get(EVEN), OP.i32Store, ...mem(2),
+    ...konst(8), ...get(ODD), OP.i32Store, ...mem(2),
+    ...get(CNT),
+    OP.end,
+  ];
+})();
+
 function moduleBytes(): Uint8Array {
-  const type = section(1, [1, 0x60, 4, I32, I32, I32, I32, 1, I32]);
-  const func = section(3, [1, 0]);
+  const type = section(1, [3, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I32, I32, 1, I32, 0x60, 1, I32, 1, I32]);
+  const func = section(3, [3, 0, 1, 2]);
   const memory = section(5, [1, 0x00, 1]);
-  const exports = section(7, [2, ...name('d'), 0x00, 0, ...name('m'), 0x02, 0]);
-  const locals = [1, 5, I32];
-  const code = [...locals, ...BODY];
-  const codeSec = section(10, [1, ...uleb(code.length), ...code]);
+  const exports = section(7, [3, ...name('d'), 0x00, 0, ...name('w'), 0x00, 1, ...name('m'), 0x02, 0]);
+  const body = (locals: number, instr: number[]): number[] => {
+    const code = [...(locals > 0 ? [1, locals, I32] : [0]), ...instr];
+    return [...uleb(code.length), ...code];
+  };
+  const codeSec = section(10, [3, ...body(5, BODY), ...body(9, WALK), ...body(2, DIGITS)]);
   return Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...func, ...memory, ...exports, ...codeSec]);
 }
 
@@ -180,19 +319,25 @@ declare const WebAssembly: {
 
 interface Decoder {
   d: (ip: number, iend: number, op: number, oend: number) => number;
+  w: (s: number, e: number) => number;
   m: WasmMemory;
 }
 
 let decoder: Decoder | null | undefined;
 let bytes = new Uint8Array(0);
+let words = new Int32Array(0);
+/** Bytes 0..12 hold the walk's results; the compressed input starts here. */
+const IN = 16;
 
 function load(): Decoder | null {
   try {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()), {});
     const d = inst.exports['d'] as Decoder['d'];
+    const w = inst.exports['w'] as Decoder['w'];
     const m = inst.exports['m'] as WasmMemory;
     bytes = new Uint8Array(m.buffer);
-    return { d, m };
+    words = new Int32Array(m.buffer);
+    return { d, w, m };
   } catch {
     return null; // no WebAssembly here: the JavaScript decoder does everything
   }
@@ -204,24 +349,50 @@ export function lzfWasmAvailable(): boolean {
   return decoder !== null;
 }
 
+/** Where the last decode put its output; -1 when it failed. */
+let outAt = -1;
+
+function decode(src: Uint8Array, start: number, end: number, ulen: number): boolean {
+  if (decoder === undefined) decoder = load();
+  if (decoder === null) return false;
+  const inLen = end - start;
+  outAt = (IN + inLen + 15) & ~7; // 8 bytes of padding after the input, 8-aligned
+  const need = outAt + ulen + 16;
+  if (need > bytes.length) {
+    const pages = Math.ceil((need - bytes.length) / 65536);
+    decoder.m.grow(pages);
+    bytes = new Uint8Array(decoder.m.buffer);
+    words = new Int32Array(decoder.m.buffer);
+  }
+  bytes.set(src.subarray(start, end), IN);
+  return decoder.d(IN, IN + inLen, outAt, outAt + ulen) === outAt + ulen;
+}
+
 /**
  * Decodes `src[start..end)` into the module's memory; returns a view of exactly `ulen` bytes
  * there (valid until the next call), or null when the stream breaks a rule or WebAssembly is not
  * available (the caller then decodes with the JavaScript decoder, which reports the error).
  */
 export function lzfWasmDecode(src: Uint8Array, start: number, end: number, ulen: number): Uint8Array | null {
-  if (decoder === undefined) decoder = load();
-  if (decoder === null) return null;
-  const inLen = end - start;
-  const outAt = (inLen + 15) & ~7; // 8 bytes of padding after the input, 8-aligned
-  const need = outAt + ulen + 16;
-  if (need > bytes.length) {
-    const pages = Math.ceil((need - bytes.length) / 65536);
-    decoder.m.grow(pages);
-    bytes = new Uint8Array(decoder.m.buffer);
-  }
-  bytes.set(src.subarray(start, end), 0);
-  const got = decoder.d(0, inLen, outAt, outAt + ulen);
-  if (got !== outAt + ulen) return null;
+  if (!decode(src, start, end, ulen)) return null;
   return bytes.subarray(outAt, outAt + ulen);
+}
+
+/** The last lzfWalkListpack's longest entry (as text), and longest at even and odd positions. */
+export const listpackWalk = { largest: 0, maxEven: 0, maxOdd: 0 };
+
+/**
+ * Inflates an LZF-compressed listpack of `ulen` bytes and walks its entries, both in WebAssembly:
+ * returns the entry count and fills `listpackWalk`; or -1 when the caller must inflate and walk it
+ * in JavaScript (a stream the decoder refuses, an entry header past the end, a 64-bit integer
+ * entry, an unknown encoding byte: the JavaScript walk then gives the answer or the error).
+ */
+export function lzfWalkListpack(src: Uint8Array, start: number, end: number, ulen: number): number {
+  if (!decode(src, start, end, ulen)) return -1;
+  const n = decoder!.w(outAt, outAt + ulen);
+  if (n < 0) return -1;
+  listpackWalk.largest = words[0]!;
+  listpackWalk.maxEven = words[1]!;
+  listpackWalk.maxOdd = words[2]!;
+  return n;
 }

@@ -11,8 +11,9 @@
 import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { readFileSync } from 'node:fs';
-import { readRdbAll, type KeyRecord } from '../native-free-parser/index.js';
-import { keyMemory, memoryModel, raxNodes, sizeClass, type MemoryModel } from '../src/report/memory.js';
+import { listpackWalk, lzfCompress, lzfWalkListpack, lzfWasmAvailable, readRdbAll, type Elem, type KeyRecord } from '../native-free-parser/index.js';
+import { listpackEncode } from '../native-free-parser/encodings/listpack.js';
+import { keyMemory, listpackEntryStats, memoryModel, raxNodes, sizeClass, type MemoryModel } from '../src/report/memory.js';
 import { fixtureIndex, fixturePath } from './helpers/fixtures.js';
 import { bootRdb, requireRedisServer } from './helpers/redis-server.js';
 
@@ -235,4 +236,62 @@ t.test('a server with small thresholds: conversions on load', async (t) => {
   for (const w of worst) {
     t.comment(`  ${((w.est / w.real - 1) * 100).toFixed(1).padStart(6)}%  est ${w.est} real ${w.real}  type ${w.type} ${w.encoding}  ${w.fixture} db${w.db} ${JSON.stringify(w.key).slice(0, 60)}`);
   }
+});
+
+t.test('the WebAssembly listpack walk (lzfWalkListpack) gives the JavaScript walk\'s answers', async (t) => {
+  t.ok(lzfWasmAvailable(), 'WebAssembly runs here');
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const te = new TextEncoder();
+  let walked = 0;
+  let declined = 0;
+  let damagedAgree = 0;
+  for (let i = 0; i < 600; i++) {
+    const values: Elem[] = [];
+    const n = 1 + rnd(60);
+    for (let k = 0; k < n; k++) {
+      const kind = rnd(9);
+      if (kind === 0) values.push(rnd(128));
+      else if (kind === 1) values.push(rnd(8192) - 4096);
+      else if (kind === 2) values.push(rnd(65536) - 32768);
+      else if (kind === 3) values.push(rnd(1 << 24) - (1 << 23));
+      else if (kind === 4) values.push((rnd(1 << 30) - (1 << 29)) * 4);
+      else if (kind === 5 && i % 10 === 0) values.push(BigInt(rnd(1 << 30)) * 1_000_000_007n);
+      else values.push(te.encode('gg '.repeat(rnd(i % 50 === 0 ? 2000 : 25))));
+    }
+    const lp = listpackEncode(values);
+    const c = lzfCompress(lp);
+    if (c === null) continue;
+    const js = listpackEntryStats(lp);
+    const got = lzfWalkListpack(c, 0, c.length, lp.length);
+    if (got < 0) {
+      declined++;
+      t.ok(values.some((v) => typeof v === 'bigint'), `listpack ${i}: declined only for a 64-bit integer`);
+      continue;
+    }
+    walked++;
+    t.same({ count: got, ...listpackWalk }, js, `listpack ${i}: ${n} entries`);
+    // Damaged: a byte changed before compression; the walk gives the JavaScript answer or declines.
+    const d = lp.slice();
+    d[6 + rnd(d.length - 6)] = rnd(256);
+    const dc = lzfCompress(d);
+    if (dc === null) continue;
+    let jsd: ReturnType<typeof listpackEntryStats> | 'error';
+    try {
+      jsd = listpackEntryStats(d);
+    } catch {
+      jsd = 'error';
+    }
+    const gd = lzfWalkListpack(dc, 0, dc.length, d.length);
+    if (gd >= 0 && jsd !== 'error') {
+      if (gd === jsd.count && listpackWalk.largest === jsd.largest && listpackWalk.maxEven === jsd.maxEven && listpackWalk.maxOdd === jsd.maxOdd) damagedAgree++;
+      else t.fail(`damaged listpack ${i}: ${JSON.stringify({ gd, ...listpackWalk })} against ${JSON.stringify(jsd)}`);
+    } else if (gd >= 0) {
+      t.fail(`damaged listpack ${i}: walked where the JavaScript walk throws`);
+    }
+  }
+  t.ok(walked > 400, `${walked} listpacks walked, ${declined} declined (64-bit integers), ${damagedAgree} damaged ones agreeing`);
 });

@@ -21,7 +21,7 @@
  * only when their entries must be looked at.
  */
 import {
-  CorruptError, formatDoubleG17, formatDoubleShortest, lzfDecompressScratch, rdb, type KeyRecord,
+  CorruptError, formatDoubleG17, formatDoubleShortest, listpackWalk, lzfDecompressScratch, lzfWalkListpack, rdb, type KeyRecord,
 } from '../../native-free-parser/index.js';
 
 /** The server's encoding thresholds (its redis.conf settings). Defaults are Redis's. */
@@ -489,6 +489,18 @@ function listpackBlob(): number {
       }
     }
   }
+  if (lzfPending >= 0) {
+    // Inflated and walked in WebAssembly (native-free-parser/lzf-wasm.ts); what it leaves (a
+    // damaged stream or entry, a 64-bit integer) is inflated and walked below.
+    const n = lzfWalkListpack(P, sRawStart, sRawEnd, sLen);
+    if (n >= 0) {
+      wCount = n;
+      wLargest = listpackWalk.largest;
+      wMaxEven = listpackWalk.maxEven;
+      wMaxOdd = listpackWalk.maxOdd;
+      return blobLen;
+    }
+  }
   const z = strBytes();
   walkListpack(z.buf, z.start, z.end);
   return blobLen;
@@ -509,6 +521,15 @@ let nodeSizes: number[] | null = null;
 
 function u32le(b: Uint8Array, o: number): number {
   return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+}
+
+/**
+ * The JavaScript listpack walk as a function: entry count, longest entry as text, longest at even
+ * and at odd positions (the WebAssembly walk, lzfWalkListpack, must give the same).
+ */
+export function listpackEntryStats(b: Uint8Array): { count: number; largest: number; maxEven: number; maxOdd: number } {
+  walkListpack(b, 0, b.length);
+  return { count: wCount, largest: wLargest, maxEven: wMaxEven, maxOdd: wMaxOdd };
 }
 
 /** Walks a listpack: count, largest element (string length), max lengths by parity. */
