@@ -148,8 +148,42 @@ t.test('report totals equal the fixtures, sums hold, TTL histogram matches the m
   }
 });
 
+/** Bytes of a manifest value part: text as UTF-8, {b64} decoded. */
+function partLength(v: unknown): number {
+  if (typeof v === 'string') return Buffer.byteLength(v, 'utf8');
+  if (typeof v === 'object' && v !== null && typeof (v as { b64?: unknown }).b64 === 'string') return Buffer.from((v as { b64: string }).b64, 'base64').length;
+  throw new Error(`test: a value part ${JSON.stringify(v)}`);
+}
+
+/** [num_elements, len_largest_element] a manifest line implies, or null for streams and modules. */
+function elementTruth(l: Record<string, unknown>): [number, number] | null {
+  const v = l['value'];
+  switch (l['type']) {
+    case 'string': {
+      const n = partLength(v);
+      return [n, n];
+    }
+    case 'list':
+    case 'set': {
+      const items = v as unknown[];
+      return [items.length, Math.max(...items.map(partLength))];
+    }
+    case 'zset': {
+      const items = v as Array<[unknown, unknown]>;
+      return [items.length, Math.max(...items.map((x) => partLength(x[0])))];
+    }
+    case 'hash': {
+      const items = v as Array<[unknown, unknown]>;
+      return [items.length, Math.max(...items.map((x) => Math.max(partLength(x[0]), partLength(x[1]))))];
+    }
+    default:
+      return null;
+  }
+}
+
 t.test('CSV parses back with the rdb-tools columns and the manifest keys', async (t) => {
   const fixtures = readable();
+  let elementsChecked = 0;
   for (const f of fixtures) {
     const r = await runCli(['inspect', '--format', 'memory', fixturePath(f.rdb)]);
     t.equal(r.code, 0, `${f.rdb}: exit 0`);
@@ -176,6 +210,17 @@ t.test('CSV parses back with the rdb-tools columns and the manifest keys', async
         continue;
       }
       matched++;
+      // num_elements and len_largest_element against the manifest's value (redis-rdb-tools'
+      // meaning: a string's length; list items, set members, zset members, hash fields and values).
+      const truth = elementTruth(l);
+      if (truth !== null) {
+        const [count, longest] = truth;
+        if (Number(n) !== count || Number(largest) !== longest) {
+          t.fail(`${f.rdb}: ${key}: num_elements ${n}, len_largest_element ${largest}; the manifest says ${count}, ${longest}`);
+        } else {
+          elementsChecked++;
+        }
+      }
     }
     t.equal(matched, manifest.length, `${f.rdb}: every row matches its manifest key (type, expiry)`);
     const rep = await inspectReport([fixturePath(f.rdb)], {});
@@ -183,6 +228,7 @@ t.test('CSV parses back with the rdb-tools columns and the manifest keys', async
     const top = body.map((row) => Number(row[3])).sort((a, b) => b - a).slice(0, 20);
     t.same(rep.biggestByMemory.map((k) => k.bytes), top, `${f.rdb}: the report's biggest keys are the CSV's largest rows`);
   }
+  t.ok(elementsChecked > 1000, `${elementsChecked} rows' num_elements and len_largest_element equal the manifests'`);
 });
 
 t.test('--json rows: the same fields as JSON lines, keys as JSONL bytes', async (t) => {

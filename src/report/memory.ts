@@ -927,7 +927,16 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
       // The blob is kept as it is (only the entry limit is checked on load): the robj, the
       // listpackEx struct and the listpack.
       if (fields <= m.config.hashMaxListpackEntries) {
-        return result(m.robj + sc(LISTPACK_EX) + sc(blobLen), 'listpackex', fields, wLargest);
+        let largest = wLargest;
+        if (largest >= 0) {
+          // The walk counted every entry, the TTLs (each third) too: the longest field or value.
+          const t = strBytes();
+          largest = 0;
+          forEachPackedLength(t.buf, t.start, t.end, false, (l, i) => {
+            if (i % 3 !== 2 && l > largest) largest = l;
+          });
+        }
+        return result(m.robj + sc(LISTPACK_EX) + sc(blobLen), 'listpackex', fields, largest);
       }
       // Over the entry limit: hashTypeConvertListpackEx, a presized hashtable of (hfield, sds)
       // pairs; a field carries the expiry metadata only when it has a TTL. The TTL entry is
