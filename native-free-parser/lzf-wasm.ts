@@ -160,9 +160,8 @@ const BODY: number[] = [
 
 /** digits(v): the length of v's decimal text, its sign included. */
 const DIGITS: number[] = (() => {
-  const V = 0;
-  const U = 1;
-  const NN = 2;
+  // Locals: the parameter v, then u (|v|) and n (the count).
+  const [V, U, NN] = [0, 1, 2];
   return [
     ...konst(0), ...set(NN),
     ...get(V), ...set(U),
@@ -188,21 +187,23 @@ const DIGITS: number[] = (() => {
  * whose header runs past e, a 64-bit integer, an unknown encoding byte).
  */
 const WALK: number[] = (() => {
-  const S = 0;
-  const E = 1;
-  const PP = 2;
-  const CNT = 3;
-  const BIG = 4;
-  const EVEN = 5;
-  const ODD = 6;
-  const CC = 7;
-  const L = 8;
-  const ENT = 9;
-  const V = 10;
+  // Locals: the parameters s and e; then p, the count, the three maxima, the encoding byte, the
+  // entry's length as text, its size (encoding + data), and an integer's value.
+  const [S, E, PP, CNT, BIG, EVEN, ODD, CC, L, ENT, V] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   /** return `code` unless header bytes p..p+n are inside the listpack. */
   const need = (n: number, code: number): number[] => [...get(PP), ...konst(n), OP.i32Add, ...get(E), OP.i32GtU, ...failIf(code)];
   const byteAt = (k: number): number[] => [...get(PP), ...konst(k), OP.i32Add, OP.i32Load8u, ...mem(0)];
   const digitsOfV = (): number[] => [...get(V), OP.call, 2, ...set(L)];
+  /** `else if c == byte`: an integer entry of `size` bytes (encoding included) whose value `load` pushes. */
+  const intCase = (byte: number, size: number, load: number[]): number[] => [
+    ...get(CC), ...konst(byte), OP.i32Eq,
+    OP.if, VOID,
+    ...need(size, -3),
+    ...load, ...set(V),
+    ...digitsOfV(),
+    ...konst(size), ...set(ENT),
+    OP.else,
+  ];
   const max = (into: number): number[] => [...get(L), ...get(into), OP.i32GtU, OP.if, VOID, ...get(L), ...set(into), OP.end];
   return [
     ...get(S), ...konst(6), OP.i32Add, ...set(PP),
@@ -243,28 +244,12 @@ const WALK: number[] = (() => {
     ...konst(0), OP.i32LtS, ...failIf(-5),
     ...get(L), ...konst(5), OP.i32Add, ...set(ENT),
     OP.else,
-    ...get(CC), ...konst(0xf1), OP.i32Eq,
-    OP.if, VOID, // int16
-    ...need(3, -3),
-    ...get(PP), ...konst(1), OP.i32Add, OP.i32Load16s, ...mem(0), ...set(V),
-    ...digitsOfV(),
-    ...konst(3), ...set(ENT),
-    OP.else,
-    ...get(CC), ...konst(0xf2), OP.i32Eq,
-    OP.if, VOID, // int24
-    ...need(4, -3),
-    ...byteAt(1), ...byteAt(2), ...konst(8), OP.i32Shl, OP.i32Or, ...byteAt(3), ...konst(16), OP.i32Shl, OP.i32Or,
-    ...konst(8), OP.i32Shl, ...konst(8), OP.i32ShrS, ...set(V),
-    ...digitsOfV(),
-    ...konst(4), ...set(ENT),
-    OP.else,
-    ...get(CC), ...konst(0xf3), OP.i32Eq,
-    OP.if, VOID, // int32
-    ...need(5, -3),
-    ...get(PP), ...konst(1), OP.i32Add, OP.i32Load, ...mem(0), ...set(V),
-    ...digitsOfV(),
-    ...konst(5), ...set(ENT),
-    OP.else,
+    ...intCase(0xf1, 3, [...get(PP), ...konst(1), OP.i32Add, OP.i32Load16s, ...mem(0)]),
+    ...intCase(0xf2, 4, [
+      ...byteAt(1), ...byteAt(2), ...konst(8), OP.i32Shl, OP.i32Or, ...byteAt(3), ...konst(16), OP.i32Shl, OP.i32Or,
+      ...konst(8), OP.i32Shl, ...konst(8), OP.i32ShrS, // sign-extend 24 bits
+    ]),
+    ...intCase(0xf3, 5, [...get(PP), ...konst(1), OP.i32Add, OP.i32Load, ...mem(0)]),
     ...konst(-4), OP.return, // int64 or an unknown byte: the JavaScript walk decides
     OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, // the eight ifs
     // Statistics of this entry.
