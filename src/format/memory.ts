@@ -3,7 +3,9 @@
  * memory CSV, JSON lines with the same fields, and the report's human tables.
  */
 import { keyText } from '../pipelines/inspect.js';
+import type { KeyRecord } from '../../native-free-parser/index.js';
 import type { MemoryRow } from '../pipelines/inspect-memory.js';
+import type { KeyMemory } from '../report/memory.js';
 import type { Count, MemoryReport, PrefixNode, TopKey, TtlBucket } from '../report/report.js';
 import { jsonBytes, type JsonBytes } from './jsonl.js';
 
@@ -321,6 +323,47 @@ export class MemoryCsvWriter {
   take(): Uint8Array {
     const out = this.buf.slice(0, this.n);
     this.n = 0;
+    return out;
+  }
+}
+
+/**
+ * The memory rows of `inspect --format memory` as bytes, CSV (MemoryCsvWriter) or JSON lines: one
+ * `key()` per kept key, `take()` for the bytes so far. Shared by the calling thread's pass and
+ * the parallel spans, so both write the same bytes.
+ */
+export class MemoryRowWriter {
+  private readonly csv = new MemoryCsvWriter();
+  private json = '';
+
+  constructor(readonly asJson: boolean) {}
+
+  /** The CSV header line (none for JSON lines). */
+  header(withFile: boolean): void {
+    if (!this.asJson) this.csv.header(withFile);
+  }
+
+  /** One key's row: `rec` after the selection, `m` its estimate. */
+  key(rec: KeyRecord, type: string, m: KeyMemory, file: string | undefined): void {
+    if (this.asJson) {
+      this.json += memoryJsonLine({
+        database: rec.db, type: type as MemoryRow['type'], key: rec.key, sizeInBytes: m.bytes, encoding: m.encoding,
+        numElements: m.elements, lenLargestElement: m.largestElement, expiry: rec.expireAt, ...(file !== undefined ? { file } : {}),
+      });
+    } else {
+      this.csv.fields(rec.db, type, rec.key, m.bytes, m.encoding, m.elements, m.largestElement, rec.expireAt, file);
+    }
+  }
+
+  get length(): number {
+    return this.asJson ? this.json.length : this.csv.length;
+  }
+
+  /** The bytes written since the last take (their own buffer). */
+  take(): Uint8Array {
+    if (!this.asJson) return this.csv.take();
+    const out = utf8.encode(this.json);
+    this.json = '';
     return out;
   }
 }

@@ -17,10 +17,10 @@ import { performance } from 'node:perf_hooks';
 import { isRdbError, readRdb, TYPE_KIND, type KeyRecord, type LogicalType, type RdbInput } from '../../native-free-parser/index.js';
 import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
-import { MemoryCsvWriter, memoryJsonLine } from '../format/memory.js';
+import { MemoryRowWriter } from '../format/memory.js';
 import { expandInputs, readStream, STDIN } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
-import { estimateKeyMemory, memoryModel, type EncodingConfig, type KeyMemory, type MemoryModel } from '../report/memory.js';
+import { estimateKeyMemory, memoryModel, type EncodingConfig, type MemoryModel } from '../report/memory.js';
 import { ReportBuilder, type MemoryReport } from '../report/report.js';
 import { selectorForInput, type DropReason, type Selector } from './select.js';
 import { acquirePool, defaultThreads, PARALLEL_AVAILABLE, releasePool, scanFileParallel, type ParallelFileResult } from './memory-parallel.js';
@@ -211,28 +211,6 @@ async function* counted(src: AsyncIterable<Uint8Array>, counter: { bytes: number
   }
 }
 
-/**
- * The keys one at a time with their estimate, without building rows (the CLI's fast path):
- * `visit(rec, type, m, file)` per kept key, `afterBatch` after each batch of records (awaited).
- * @throws as inspectMemory
- */
-export async function scanMemory(
-  inputs: readonly string[],
-  opts: MemoryOptions & { largestElement?: boolean },
-  visit: (rec: KeyRecord, type: LogicalType, m: KeyMemory, file: string | undefined) => void,
-  afterBatch: () => Promise<void> | void,
-): Promise<Omit<InspectMemoryResult, 'rows'>> {
-  const largest = opts.largestElement !== false;
-  let bytes = 0;
-  const res = await scan(inputs, opts, (rec, type, file, model) => {
-    const m = estimateKeyMemory(rec, model, largest);
-    bytes += m.bytes;
-    visit(rec, type, m, file);
-    return m.bytes;
-  }, afterBatch);
-  return { ...res, bytes };
-}
-
 export interface WriteMemoryOptions extends MemoryOptions {
   /** As InspectMemoryOptions.largestElement (default true). */
   largestElement?: boolean;
@@ -253,7 +231,6 @@ export interface WriteMemoryOptions extends MemoryOptions {
   chunkBytes?: number;
 }
 
-const utf8 = new TextEncoder();
 const PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -274,26 +251,18 @@ export async function writeMemory(
   const json = opts.json === true;
   const largest = opts.largestElement !== false;
   const minBytes = opts.parallelMinBytes ?? PARALLEL_MIN_BYTES;
-  const w = new MemoryCsvWriter();
-  let text = '';
-  const several = (await expandInputs(inputs)).length > 1;
-  if (!json) w.header(several);
+  const rows = new MemoryRowWriter(json);
+  rows.header((await expandInputs(inputs)).length > 1);
   const flush = async (): Promise<void> => {
-    if (json) {
-      if (text.length > 0) {
-        const t = text;
-        text = '';
-        await write(utf8.encode(t));
-      }
-    } else if (w.length > 0) {
-      await write(w.take());
-    }
+    if (rows.length > 0) await write(rows.take());
   };
   await flush();
   let pool: ReturnType<typeof acquirePool> | null = null;
   const sel = opts.select ?? defaultSharedOptions();
   const interval = opts.progressIntervalMs ?? 250;
   let lastProgress = 0;
+  let spans = 0;
+  let spansOnWorkers = 0;
   const whole = threads > 1 && PARALLEL_AVAILABLE
     ? async (name: string, index: number, fileField: string | undefined, selector: Selector): Promise<ParallelFileResult | null> => {
       if ((await stat(name)).size < minBytes) return null;
@@ -321,8 +290,6 @@ export async function writeMemory(
       return r;
     }
     : undefined;
-  let spans = 0;
-  let spansOnWorkers = 0;
   let bytes = 0;
   try {
     const res = await scan(
@@ -330,14 +297,7 @@ export async function writeMemory(
       { ...opts, select: sel },
       (rec, type, file, model) => {
         const m = estimateKeyMemory(rec, model, largest);
-        if (json) {
-          text += memoryJsonLine({
-            database: rec.db, type, key: rec.key, sizeInBytes: m.bytes, encoding: m.encoding, numElements: m.elements,
-            lenLargestElement: m.largestElement, expiry: rec.expireAt, ...(file !== undefined ? { file } : {}),
-          });
-        } else {
-          w.fields(rec.db, type, rec.key, m.bytes, m.encoding, m.elements, m.largestElement, rec.expireAt, file);
-        }
+        rows.key(rec, type, m, file);
         return m.bytes;
       },
       flush,

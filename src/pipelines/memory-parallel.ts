@@ -33,7 +33,7 @@ import type { SharedOptions } from '../cli-options.js';
 import { SpanRunner, type ErrorData, type InputMessage, type JobMessage, type JobResult } from './memory-span.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import type { EncodingConfig } from '../report/memory.js';
-import type { DropReason, Selector, SnapshotTimeSource } from './select.js';
+import type { DropReason, Selector } from './select.js';
 
 const RDB_ERRORS: Record<RdbErrorKind, new (info: RdbErrorInfo) => RdbError> = {
   corrupt: CorruptError,

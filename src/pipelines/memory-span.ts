@@ -9,7 +9,7 @@ import { Crc64, isRdbError, RdbParser, TYPE_KIND, type RdbErrorInfo, type RdbErr
 import { NEED_MORE } from '../../native-free-parser/bytes/cursor.js';
 import type { SharedOptions } from '../cli-options.js';
 import { UsageError } from '../errors.js';
-import { MemoryCsvWriter, memoryJsonLine } from '../format/memory.js';
+import { MemoryRowWriter } from '../format/memory.js';
 import { estimateKeyMemory, memoryModel, type EncodingConfig, type MemoryModel } from '../report/memory.js';
 import { createSelector, type DropReason, type Selector, type SnapshotTimeSource } from './select.js';
 
@@ -83,14 +83,13 @@ export function serializeError(e: unknown): ErrorData {
   return { message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
 }
 
-const utf8 = new TextEncoder();
 
 /** Runs the spans of one input, in any order (each span carries its database). */
 export class SpanRunner {
   private readonly parser: RdbParser;
   private readonly selector: Selector;
   private readonly model: MemoryModel;
-  private readonly csv = new MemoryCsvWriter();
+  private readonly rows: MemoryRowWriter;
   private readonly records: RdbRecord[] = [];
   private readonly crc = new Crc64();
 
@@ -102,11 +101,12 @@ export class SpanRunner {
       ...(msg.snapshotTime !== undefined ? { snapshotTime: msg.snapshotTime, snapshotTimeSource: msg.snapshotTimeSource } : {}),
     });
     this.model = memoryModel(msg.targetVersion, msg.encodingConfig, { jemallocQuantum: msg.jemallocQuantum });
+    this.rows = new MemoryRowWriter(msg.json);
   }
 
   /** The span's rows and counts; an error stops the span and comes back as data after its rows. */
   run(job: Omit<JobMessage, 'kind'>): JobResult {
-    const { msg, parser, selector, model, csv, records, crc } = this;
+    const { msg, parser, selector, model, rows, records, crc } = this;
     const bytesIn = new Uint8Array(job.buf, 0, job.end);
     // The span's part of the file checksum, combined in file order by the main thread.
     crc.reset();
@@ -115,7 +115,6 @@ export class SpanRunner {
     let read = 0;
     let kept = 0;
     let bytes = 0;
-    let json = '';
     let error: ErrorData | undefined;
     try {
       parser.resumeAt(bytesIn, job.base, job.start, { version: msg.version, magic: msg.magic, db: job.db });
@@ -137,14 +136,7 @@ export class SpanRunner {
             const type = TYPE_KIND[e.type] ?? 'module';
             const m = estimateKeyMemory(e, model, msg.largestElement);
             bytes += m.bytes;
-            if (msg.json) {
-              json += memoryJsonLine({
-                database: e.db, type, key: e.key, sizeInBytes: m.bytes, encoding: m.encoding, numElements: m.elements,
-                lenLargestElement: m.largestElement, expiry: e.expireAt, ...(msg.fileField !== undefined ? { file: msg.fileField } : {}),
-              });
-            } else {
-              csv.fields(e.db, type, e.key, m.bytes, m.encoding, m.elements, m.largestElement, e.expireAt, msg.fileField);
-            }
+            rows.key(e, type, m, msg.fileField);
           } else if (rec.kind === 'aux') {
             selector.aux(rec.key, rec.value);
           }
@@ -157,7 +149,7 @@ export class SpanRunner {
       if (isRdbError(e) && e.source === '') e.setSource(msg.source);
       error = serializeError(e);
     }
-    const out = msg.json ? utf8.encode(json) : csv.take();
+    const out = rows.take();
     const dropped = {} as Record<DropReason, number>;
     for (const r of Object.keys(before) as DropReason[]) dropped[r] = selector.dropped[r] - before[r];
     return { id: job.id, out, read, kept, bytes, dropped, crcLo: crc.lo, crcHi: crc.hi, ...(error !== undefined ? { error } : {}) };
