@@ -313,6 +313,11 @@ let bytes = new Uint8Array(0);
 let words = new Int32Array(0);
 /** Bytes 0..12 hold the walk's results; the compressed input starts here. */
 const IN = 16;
+/**
+ * Largest output taken here: the module's memory never shrinks, so one huge value would keep
+ * that much allocated for the life of the process. Bigger ones go to the JavaScript decoder.
+ */
+const MAX_OUTPUT = 1024 * 1024;
 
 function load(): Decoder | null {
   try {
@@ -339,7 +344,7 @@ let outAt = -1;
 
 function decode(src: Uint8Array, start: number, end: number, ulen: number): boolean {
   if (decoder === undefined) decoder = load();
-  if (decoder === null) return false;
+  if (decoder === null || ulen > MAX_OUTPUT) return false;
   const inLen = end - start;
   outAt = (IN + inLen + 15) & ~7; // 8 bytes of padding after the input, 8-aligned
   const need = outAt + ulen + 16;
@@ -355,8 +360,9 @@ function decode(src: Uint8Array, start: number, end: number, ulen: number): bool
 
 /**
  * Decodes `src[start..end)` into the module's memory; returns a view of exactly `ulen` bytes
- * there (valid until the next call), or null when the stream breaks a rule or WebAssembly is not
- * available (the caller then decodes with the JavaScript decoder, which reports the error).
+ * there (valid until the next call), or null when the stream breaks a rule, `ulen` is over 1 MiB
+ * or WebAssembly is not available (the caller then decodes with the JavaScript decoder, which
+ * reports the error).
  */
 export function lzfWasmDecode(src: Uint8Array, start: number, end: number, ulen: number): Uint8Array | null {
   if (!decode(src, start, end, ulen)) return null;
@@ -369,8 +375,9 @@ export const listpackWalk = { largest: 0, maxEven: 0, maxOdd: 0 };
 /**
  * Inflates an LZF-compressed listpack of `ulen` bytes and walks its entries, both in WebAssembly:
  * returns the entry count and fills `listpackWalk`; or -1 when the caller must inflate and walk it
- * in JavaScript (a stream the decoder refuses, an entry header past the end, a 64-bit integer
- * entry, an unknown encoding byte: the JavaScript walk then gives the answer or the error).
+ * in JavaScript (a stream the decoder refuses, `ulen` over 1 MiB, an entry header past the end, a
+ * 64-bit integer entry, an unknown encoding byte: the JavaScript walk then gives the answer or the
+ * error).
  */
 export function lzfWalkListpack(src: Uint8Array, start: number, end: number, ulen: number): number {
   if (!decode(src, start, end, ulen)) return -1;

@@ -18,12 +18,6 @@
 import { CorruptError } from './errors.js';
 import { lzfWasmDecode } from './lzf-wasm.js';
 
-/**
- * Largest value the WebAssembly decoder takes: its memory never shrinks, so one huge value would
- * keep that much allocated for the life of the process.
- */
-const WASM_MAX_VALUE = 1024 * 1024;
-
 /** Longest literal run one control byte can announce. */
 const MAX_LITERAL = 32;
 /** Longest distance a back-reference can reach. */
@@ -84,7 +78,7 @@ function corruptLength(ulen: number, inLen: number, base: number): CorruptError 
 export function lzfDecompress(src: Uint8Array, ulen: number, base = 0): Uint8Array {
   const inLen = src.length;
   if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) throw corruptLength(ulen, inLen, base);
-  const fast = ulen <= WASM_MAX_VALUE ? lzfWasmDecode(src, 0, inLen, ulen) : null;
+  const fast = lzfWasmDecode(src, 0, inLen, ulen);
   if (fast !== null) return fast.slice();
   const out = new Uint8Array(ulen);
   decompressInto(src, 0, inLen, out, new DataView(out.buffer, out.byteOffset, ulen), 0, ulen, ulen, base);
@@ -102,7 +96,7 @@ export function lzfDecompressShared(src: Uint8Array, start: number, end: number,
   const inLen = end - start;
   if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) throw corruptLength(ulen, inLen, base);
   if (ulen > SLAB_MAX_VALUE) {
-    const fast = ulen <= WASM_MAX_VALUE ? lzfWasmDecode(src, start, end, ulen) : null;
+    const fast = lzfWasmDecode(src, start, end, ulen);
     if (fast !== null) return fast.slice();
     const out = new Uint8Array(ulen);
     decompressInto(src, start, end, out, new DataView(out.buffer, out.byteOffset, ulen), 0, ulen, ulen, base);
@@ -138,12 +132,10 @@ let scratchView = new DataView(scratch.buffer);
 export function lzfDecompressScratch(src: Uint8Array, start: number, end: number, ulen: number, base = 0): Uint8Array {
   const inLen = end - start;
   if (!Number.isSafeInteger(ulen) || ulen < 0 || ulen > inLen * MAX_EXPANSION) throw corruptLength(ulen, inLen, base);
-  if (ulen <= WASM_MAX_VALUE) {
-    // The WebAssembly decoder (lzf-wasm.ts); a stream it refuses is decoded below again, which
-    // throws the precise error.
-    const out = lzfWasmDecode(src, start, end, ulen);
-    if (out !== null) return out;
-  }
+  // The WebAssembly decoder (lzf-wasm.ts) first; a stream it refuses (or one too big for it) is
+  // decoded below, which throws the precise error.
+  const fast = lzfWasmDecode(src, start, end, ulen);
+  if (fast !== null) return fast;
   if (ulen + SLOP > scratch.length) {
     let cap = scratch.length * 2;
     while (cap < ulen + SLOP) cap *= 2;

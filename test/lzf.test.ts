@@ -10,7 +10,7 @@ import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { lzfCompress, lzfDecompress, lzfDecompressScratch } from '../native-free-parser/lzf.js';
-import { lzfWasmAvailable, lzfWasmDecode } from '../native-free-parser/lzf-wasm.js';
+import { lzfWalkListpack, lzfWasmAvailable, lzfWasmDecode } from '../native-free-parser/lzf-wasm.js';
 import { CorruptError } from '../native-free-parser/errors.js';
 import { crc64 } from '../native-free-parser/crc64.js';
 import { ByteWriter } from '../native-free-parser/bytes/byte-writer.js';
@@ -314,6 +314,16 @@ t.test('the WebAssembly decoder refuses exactly the streams the JavaScript decod
   t.equal(disagree, 0, 'the two decoders never disagree');
   // After refusals, the decoder still decodes (no state left behind).
   t.same(lzfWasmDecode(c, 0, c.length, src.length), src);
+});
+
+t.test('the WebAssembly module takes values up to 1 MiB: bigger ones, or a hostile length, go to JavaScript', async (t) => {
+  const big = SHAPES.text!(2 * 1024 * 1024, 9);
+  const c = lzfCompress(big)!;
+  t.equal(lzfWasmDecode(c, 0, c.length, big.length), null, 'a 2 MiB value is declined');
+  t.same(lzfDecompress(c, big.length), big, 'and decoded by the JavaScript decoder');
+  const small = lzfCompress(SHAPES.text!(1000, 2))!;
+  t.equal(lzfWalkListpack(small, 0, small.length, 1 << 30), -1, 'a listpack claiming 1 GiB is declined without growing the module');
+  t.equal(lzfWalkListpack(small, 0, small.length, 2 * 1024 * 1024), -1, 'and one claiming 2 MiB');
 });
 
 t.test('lzfDecompressScratch (WebAssembly first) reports the JavaScript decoder\'s errors', async (t) => {
