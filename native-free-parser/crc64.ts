@@ -14,6 +14,8 @@
  * table lookups and a handful of 32-bit XORs, with no allocation in the loop.
  */
 
+import { loadCrcWasm, type CrcWasm } from './crc64-wasm.js';
+
 const POLY_LO = 0xac4bc9b5;
 const POLY_HI = 0x95ac9329;
 
@@ -65,6 +67,21 @@ const HOST_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const WORD_PATH_MIN = 512;
 
 /**
+ * From this many bytes on, the WebAssembly step (crc64-wasm.ts) runs: it copies the bytes into its
+ * memory first, which short updates do not earn back.
+ */
+const WASM_MIN = 2048;
+
+/** The WebAssembly step; null when the runtime has none; undefined until first needed. */
+let wasm: CrcWasm | null | undefined;
+
+/** Whether long updates run in WebAssembly in this process. */
+export function crc64WasmAvailable(): boolean {
+  if (wasm === undefined) wasm = loadCrcWasm(LO, HI);
+  return wasm !== null;
+}
+
+/**
  * An incremental CRC-64/Jones. Feed bytes with {@link Crc64.update} in any number of chunks; the
  * result equals a single call over the concatenation.
  */
@@ -80,6 +97,12 @@ export class Crc64 {
   update(buf: Uint8Array, start = 0, end: number = buf.length): void {
     if (start < 0 || end > buf.length || start > end) {
       throw new RangeError(`crc64 range [${start}, ${end}) outside a buffer of ${buf.length} bytes`);
+    }
+    if (end - start >= WASM_MIN && crc64WasmAvailable()) {
+      wasm!.update(this.l, this.h, buf, start, end);
+      this.l = wasm!.lo;
+      this.h = wasm!.hi;
+      return;
     }
     // Tables in locals, so the loop does not re-read (and hole-check) the module bindings.
     const L = LO;

@@ -16,50 +16,7 @@
  * current output end, where later instructions write anyway, or in the slack.
  */
 
-// ---- a minimal assembler -----------------------------------------------------------------------
-
-const I32 = 0x7f;
-const OP = {
-  block: 0x02, loop: 0x03, if: 0x04, else: 0x05, end: 0x0b, br: 0x0c, brIf: 0x0d, return: 0x0f,
-  localGet: 0x20, localSet: 0x21, localTee: 0x22,
-  i32Load8u: 0x2d, i64Load: 0x29, i32Store8: 0x3a, i64Store: 0x37,
-  i32Load: 0x28, i32Load16s: 0x2e, i32Store: 0x36, call: 0x10,
-  i32Const: 0x41, i32Eqz: 0x45, i32Eq: 0x46, i32Ne: 0x47, i32LtS: 0x48, i32LtU: 0x49, i32GtU: 0x4b, i32GeU: 0x4f,
-  i32Add: 0x6a, i32Sub: 0x6b, i32DivU: 0x6e, i32And: 0x71, i32Or: 0x72, i32Shl: 0x74, i32ShrS: 0x75, i32ShrU: 0x76,
-} as const;
-const VOID = 0x40;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function name(s: string): number[] {
-  return [...uleb(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
-}
+import { body, get, HEADER, I32, instantiate, konst, mem, name, OP, section, set, VOID, type WasmMemory } from './wasm-asm.js';
 
 // Locals: the 4 parameters, then 5 more.
 const IP = 0;
@@ -72,11 +29,6 @@ const REF = 6;
 const K = 7;
 const OBASE = 8;
 
-const get = (l: number): number[] => [OP.localGet, l];
-const set = (l: number): number[] => [OP.localSet, l];
-const konst = (v: number): number[] => [OP.i32Const, ...sleb(v)];
-/** Memory access immediates: alignment hint (log2) and offset 0. */
-const mem = (align: number): number[] => [align, 0];
 /** `return code` when the i32 on the stack is non-zero. */
 const failIf = (code: number): number[] => [OP.if, VOID, ...konst(code), OP.return, OP.end];
 /** dst[k..k+8) = src[k..k+8) for k = 0, 8, ... while k < N (N >= 1): whole words. */
@@ -158,24 +110,22 @@ const BODY: number[] = [
 
 // ---- the listpack walk -----------------------------------------------------------------------
 
-/** digits(v): the length of v's decimal text, its sign included. */
+/** digits(v): the length of v's decimal text, its sign included (no division: 9 comparisons). */
 const DIGITS: number[] = (() => {
   // Locals: the parameter v, then u (|v|) and n (the count).
   const [V, U, NN] = [0, 1, 2];
+  const atLeast = (k: number): number[] => [...get(U), ...konst(k), OP.i32GeU, OP.i32Add];
   return [
-    ...konst(0), ...set(NN),
+    ...konst(1), ...set(NN),
     ...get(V), ...set(U),
     ...get(V), ...konst(0), OP.i32LtS,
     OP.if, VOID,
-    ...konst(1), ...set(NN),
+    ...konst(2), ...set(NN),
     ...konst(0), ...get(V), OP.i32Sub, ...set(U), // as unsigned: -(-2^31) is 2^31
     OP.end,
-    OP.loop, VOID,
-    ...get(NN), ...konst(1), OP.i32Add, ...set(NN),
-    ...get(U), ...konst(10), OP.i32DivU, OP.localTee, U,
-    OP.brIf, 0,
-    OP.end,
     ...get(NN),
+    ...atLeast(10), ...atLeast(100), ...atLeast(1000), ...atLeast(10000), ...atLeast(100000),
+    ...atLeast(1000000), ...atLeast(10000000), ...atLeast(100000000), ...atLeast(1000000000),
     OP.end,
   ];
 })();
@@ -282,25 +232,11 @@ function moduleBytes(): Uint8Array {
   const func = section(3, [3, 0, 1, 2]);
   const memory = section(5, [1, 0x00, 1]);
   const exports = section(7, [3, ...name('d'), 0x00, 0, ...name('w'), 0x00, 1, ...name('m'), 0x02, 0]);
-  const body = (locals: number, instr: number[]): number[] => {
-    const code = [...(locals > 0 ? [1, locals, I32] : [0]), ...instr];
-    return [...uleb(code.length), ...code];
-  };
   const codeSec = section(10, [3, ...body(5, BODY), ...body(9, WALK), ...body(2, DIGITS)]);
-  return Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...func, ...memory, ...exports, ...codeSec]);
+  return Uint8Array.from([...HEADER, ...type, ...func, ...memory, ...exports, ...codeSec]);
 }
 
 // ---- the decoder --------------------------------------------------------------------------------
-
-/** The parts of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-};
 
 interface Decoder {
   d: (ip: number, iend: number, op: number, oend: number) => number;
@@ -320,17 +256,12 @@ const IN = 16;
 const MAX_OUTPUT = 1024 * 1024;
 
 function load(): Decoder | null {
-  try {
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()), {});
-    const d = inst.exports['d'] as Decoder['d'];
-    const w = inst.exports['w'] as Decoder['w'];
-    const m = inst.exports['m'] as WasmMemory;
-    bytes = new Uint8Array(m.buffer);
-    words = new Int32Array(m.buffer);
-    return { d, w, m };
-  } catch {
-    return null; // no WebAssembly here: the JavaScript decoder does everything
-  }
+  const ex = instantiate(moduleBytes());
+  if (ex === null) return null; // no WebAssembly here: the JavaScript decoder does everything
+  const m = ex['m'] as WasmMemory;
+  bytes = new Uint8Array(m.buffer);
+  words = new Int32Array(m.buffer);
+  return { d: ex['d'] as Decoder['d'], w: ex['w'] as Decoder['w'], m };
 }
 
 /** Whether the WebAssembly decoder runs in this process. */
@@ -342,20 +273,52 @@ export function lzfWasmAvailable(): boolean {
 /** Where the last decode put its output; -1 when it failed. */
 let outAt = -1;
 
+/** The array copied into the module's memory at IN by lzfWasmPreload, or null. */
+let preloaded: Uint8Array | null = null;
+/** Largest array preloaded: the module's memory never shrinks. */
+const MAX_PRELOAD = 8 * 1024 * 1024;
+
+/**
+ * Copies `src` into the module's memory once, so that the decodes of its streams that follow
+ * (`src` passed again, the same array) copy nothing in: a caller about to inflate many values of
+ * one buffer (a span of records) saves a copy per value. Decodes of other arrays still work (their
+ * streams are copied in after it); `null` forgets it. Arrays over 8 MiB are not preloaded. The
+ * array must not change while it is preloaded.
+ */
+export function lzfWasmPreload(src: Uint8Array | null): void {
+  preloaded = null;
+  if (src === null || src.length > MAX_PRELOAD) return;
+  if (decoder === undefined) decoder = load();
+  if (decoder === null) return;
+  grow(IN + src.length + 16);
+  bytes.set(src, IN);
+  preloaded = src;
+}
+
+function grow(need: number): void {
+  if (need <= bytes.length) return;
+  const pages = Math.ceil((need - bytes.length) / 65536);
+  decoder!.m.grow(pages);
+  bytes = new Uint8Array(decoder!.m.buffer);
+  words = new Int32Array(decoder!.m.buffer);
+}
+
 function decode(src: Uint8Array, start: number, end: number, ulen: number): boolean {
   if (decoder === undefined) decoder = load();
   if (decoder === null || ulen > MAX_OUTPUT) return false;
-  const inLen = end - start;
-  outAt = (IN + inLen + 15) & ~7; // 8 bytes of padding after the input, 8-aligned
-  const need = outAt + ulen + 16;
-  if (need > bytes.length) {
-    const pages = Math.ceil((need - bytes.length) / 65536);
-    decoder.m.grow(pages);
-    bytes = new Uint8Array(decoder.m.buffer);
-    words = new Int32Array(decoder.m.buffer);
+  if (src === preloaded) {
+    // The input is in place: the output goes after the whole array (and 8 bytes of padding).
+    outAt = (IN + src.length + 15) & ~7;
+    grow(outAt + ulen + 16);
+    return decoder.d(IN + start, IN + end, outAt, outAt + ulen) === outAt + ulen;
   }
-  bytes.set(src.subarray(start, end), IN);
-  return decoder.d(IN, IN + inLen, outAt, outAt + ulen) === outAt + ulen;
+  // Another array: its stream is copied in (after the preloaded one, which stays).
+  const at = preloaded === null ? IN : (IN + preloaded.length + 15) & ~7;
+  const inLen = end - start;
+  outAt = (at + inLen + 15) & ~7; // 8 bytes of padding after the input, 8-aligned
+  grow(outAt + ulen + 16);
+  bytes.set(src.subarray(start, end), at);
+  return decoder.d(at, at + inLen, outAt, outAt + ulen) === outAt + ulen;
 }
 
 /**
@@ -382,6 +345,21 @@ export const listpackWalk = { largest: 0, maxEven: 0, maxOdd: 0 };
 export function lzfWalkListpack(src: Uint8Array, start: number, end: number, ulen: number): number {
   if (!decode(src, start, end, ulen)) return -1;
   const n = decoder!.w(outAt, outAt + ulen);
+  if (n < 0) return -1;
+  listpackWalk.largest = words[0]!;
+  listpackWalk.maxEven = words[1]!;
+  listpackWalk.maxOdd = words[2]!;
+  return n;
+}
+
+/**
+ * Walks the listpack at `src[start..end)` in WebAssembly, as lzfWalkListpack does once inflated,
+ * when `src` is the preloaded array (lzfWasmPreload); else, or when the walk leaves it to the
+ * JavaScript walk, returns -1.
+ */
+export function listpackWalkPreloaded(src: Uint8Array, start: number, end: number): number {
+  if (src !== preloaded || decoder === null || decoder === undefined) return -1;
+  const n = decoder.w(IN + start, IN + end);
   if (n < 0) return -1;
   listpackWalk.largest = words[0]!;
   listpackWalk.maxEven = words[1]!;

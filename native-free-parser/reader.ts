@@ -135,6 +135,8 @@ export class RdbParser {
       }
     }
     while (!this.done && out.length < limit) {
+      // Skimming: the common records in a tight loop first; the reader takes the one it stops at.
+      if (this.skimKeys) this.skimRun();
       const start = c.pos;
       try {
         this.parseItem(out);
@@ -143,6 +145,71 @@ export class RdbParser {
         throw e;
       }
     }
+  }
+
+  /**
+   * Skims the key records from the cursor on in one loop over the buffer, checking what
+   * parseItem checks for them, and stops (on a record boundary) before the first record it
+   * leaves to parseItem: another opcode, a rarer type, a raw blob (whose header parseItem
+   * checks), a length past maxValueSize or in a rare form, or a record that runs past the buffer.
+   */
+  private skimRun(): void {
+    const c = this.cur;
+    const b = c.buf;
+    const end = b.length;
+    const max = this.opts.maxValueSize;
+    let p = c.pos;
+    let n = 0;
+    for (;;) {
+      let q = p;
+      let type = -1;
+      while (q < end) {
+        const op = b[q]!;
+        if (op === OP_EXPIRETIME_MS) q += 9;
+        else if (op === OP_EXPIRETIME) q += 5;
+        else if (op === OP_FREQ) q += 2;
+        else {
+          type = op;
+          break;
+        }
+      }
+      if (type < 0 || SKIM_TYPES[type] !== 1) break;
+      q = skimString(b, q + 1, end, max);
+      if (q < 0) break;
+      if (type === TYPE_STRING) {
+        q = skimString(b, q, end, max);
+      } else if (type === TYPE_LIST_QUICKLIST_2) {
+        const count = skimLen(b, q, end);
+        if (count < 0 || count > max) break;
+        q = skimNext;
+        for (let i = 0; i < count && q >= 0; i++) {
+          // Packed nodes only when LZF-compressed (a raw listpack's header is parseItem's to check).
+          if (q + 1 >= end || b[q] !== QUICKLIST_NODE_PACKED || b[q + 1] !== 0xc3) {
+            q = -1;
+            break;
+          }
+          q = skimString(b, q + 1, end, max);
+        }
+      } else if (type === TYPE_LIST || type === TYPE_SET || type === TYPE_HASH || type === TYPE_ZSET_2) {
+        const count = skimLen(b, q, end);
+        if (count < 0 || count > max) break;
+        q = skimNext;
+        const strings = type === TYPE_HASH ? 2 : 1;
+        for (let i = 0; i < count && q >= 0; i++) {
+          q = skimString(b, q, end, max);
+          if (strings === 2 && q >= 0) q = skimString(b, q, end, max);
+          if (type === TYPE_ZSET_2 && q >= 0) q += 8;
+        }
+      } else {
+        // A listpack, ziplist, intset or zipmap blob: skimmed here when LZF-compressed.
+        q = q < end && b[q] === 0xc3 ? skimString(b, q, end, max) : -1;
+      }
+      if (q < 0 || q > end) break;
+      p = q;
+      n++;
+    }
+    c.pos = p;
+    this.skimmed += n;
   }
 
   /** For random access into a stream whose header was read elsewhere. */
@@ -672,6 +739,69 @@ export function blobCount(type: number, blob: Uint8Array, base: number): number 
     default:
       return -1;
   }
+}
+
+/** Types skimRun walks itself: strings, the plain collections, blobs and quicklist 2. */
+const SKIM_TYPES: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (const type of [
+    TYPE_STRING, TYPE_LIST, TYPE_SET, TYPE_HASH, TYPE_ZSET_2, TYPE_HASH_ZIPMAP, TYPE_LIST_ZIPLIST, TYPE_SET_INTSET,
+    TYPE_ZSET_ZIPLIST, TYPE_HASH_ZIPLIST, TYPE_HASH_LISTPACK, TYPE_ZSET_LISTPACK, TYPE_SET_LISTPACK, TYPE_LIST_QUICKLIST_2,
+  ]) t[type] = 1;
+  return t;
+})();
+
+/** Where the last skimLen's length ended. */
+let skimNext = 0;
+
+/**
+ * An RDB length at `b[q]` in its 6-, 14- or 32-bit form (skimNext set past it), or -1 for anything
+ * else (an encoded-string marker, a 64-bit length, bytes past `end`): parseItem's to read.
+ */
+function skimLen(b: Uint8Array, q: number, end: number): number {
+  if (q >= end) return -1;
+  const b0 = b[q]!;
+  const t = b0 >> 6;
+  if (t === 0) {
+    skimNext = q + 1;
+    return b0 & 0x3f;
+  }
+  if (t === 1) {
+    if (q + 1 >= end) return -1;
+    skimNext = q + 2;
+    return ((b0 & 0x3f) << 8) | b[q + 1]!;
+  }
+  if (b0 === 0x80 && q + 4 < end) {
+    skimNext = q + 5;
+    return b[q + 1]! * 0x1000000 + ((b[q + 2]! << 16) | (b[q + 3]! << 8) | b[q + 4]!);
+  }
+  return -1;
+}
+
+/**
+ * Skips the RDB string at `b[q]` as Cursor.skipString does, returning where it ends, or -1 where
+ * skipString would throw, ask for more bytes, or read a rare form (parseItem then decides).
+ */
+function skimString(b: Uint8Array, q: number, end: number, max: number): number {
+  if (q >= end) return -1;
+  const b0 = b[q]!;
+  if (b0 >> 6 !== 3) {
+    const n = skimLen(b, q, end);
+    if (n < 0 || n > max) return -1;
+    const e = skimNext + n;
+    return e <= end ? e : -1;
+  }
+  const enc = b0 & 0x3f;
+  if (enc === 0) return q + 2 <= end ? q + 2 : -1;
+  if (enc === 1) return q + 3 <= end ? q + 3 : -1;
+  if (enc === 2) return q + 5 <= end ? q + 5 : -1;
+  if (enc !== 3) return -1;
+  const clen = skimLen(b, q + 1, end);
+  if (clen < 0 || clen > max) return -1;
+  const ulen = skimLen(b, skimNext, end);
+  if (ulen < 0 || ulen > max) return -1;
+  const e = skimNext + clen;
+  return e <= end ? e : -1;
 }
 
 function isAsyncIterable(x: unknown): x is AsyncIterable<Uint8Array> {

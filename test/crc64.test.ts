@@ -4,7 +4,7 @@
  * reference implementation of the definition (§10.1) over random buffers.
  */
 import t from 'tap';
-import { Crc64, crc64, crc64Hex } from '../native-free-parser/crc64.js';
+import { Crc64, crc64, crc64Hex, crc64WasmAvailable } from '../native-free-parser/crc64.js';
 
 const te = new TextEncoder();
 const hex = (s: string): Uint8Array => Uint8Array.from(s.split(' ').map((x) => parseInt(x, 16)));
@@ -99,12 +99,13 @@ t.test('matches the bitwise reference on random buffers of 0..300 bytes', async 
 });
 
 t.test('matches the reference on long inputs, at every alignment of the start', async (t) => {
-  // Long enough for the word path; the offsets exercise the alignment prologue.
+  // Long enough for the word path (and from 2048 bytes on, the WebAssembly step); the offsets
+  // exercise the alignment prologue.
   const big = randomBytes(5000, 99);
   for (let off = 0; off < 8; off++) {
-    const view = big.subarray(off, off + 2000 + off * 3);
+    const view = big.subarray(off, off + 2000 + off * 300);
     t.equal(crc64(view).toBigInt(), referenceCrc(view), `byteOffset ${off}`);
-    t.equal(crc64(big, off, off + 2000 + off * 3).toBigInt(), referenceCrc(view), `start ${off}`);
+    t.equal(crc64(big, off, off + 2000 + off * 300).toBigInt(), referenceCrc(view), `start ${off}`);
   }
 });
 
@@ -174,4 +175,33 @@ t.test('append: the CRC of two parts combined equals the CRC of the whole', asyn
   }
   t.equal(total.toBigInt(), crc64(all).toBigInt(), '200,003 bytes in random parts');
   t.throws(() => new Crc64().append(0, 0, -1), RangeError, 'a negative length is refused');
+});
+
+t.test('long updates run in WebAssembly and give what the JavaScript step gives', (t) => {
+  t.equal(crc64WasmAvailable(), true, 'the WebAssembly module loads');
+  // xorshift bytes, cut into parts shorter than the WebAssembly threshold (the JavaScript step)
+  // and fed whole (WebAssembly), at every alignment, across its 1 MiB copy chunks.
+  const buf = new Uint8Array(3 * 1024 * 1024 + 21);
+  let x = 0x2545f491;
+  for (let i = 0; i < buf.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    buf[i] = x;
+  }
+  for (const len of [2048, 2049, 4095, 65543, 1024 * 1024, 1024 * 1024 + 1, buf.length - 8]) {
+    for (const off of [0, 1, 3, 7]) {
+      const whole = new Crc64();
+      whole.update(buf, off, off + len);
+      const parts = new Crc64();
+      for (let at = off; at < off + len; at += 1000) parts.update(buf, at, Math.min(off + len, at + 1000));
+      t.equal(whole.toBigInt(), parts.toBigInt(), `${len} bytes at +${off}`);
+    }
+  }
+  // A register carried in: a short update, then a long one.
+  const a = new Crc64();
+  a.update(buf, 0, 100);
+  a.update(buf, 100, 500_000);
+  t.equal(a.toBigInt(), crc64(buf, 0, 500_000).toBigInt(), 'a register carried into the module');
+  t.end();
 });

@@ -10,7 +10,9 @@ import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { lzfCompress, lzfDecompress, lzfDecompressScratch } from '../native-free-parser/lzf.js';
-import { lzfWalkListpack, lzfWasmAvailable, lzfWasmDecode } from '../native-free-parser/lzf-wasm.js';
+import { listpackWalk, listpackWalkPreloaded, lzfWalkListpack, lzfWasmAvailable, lzfWasmDecode, lzfWasmPreload } from '../native-free-parser/lzf-wasm.js';
+import { listpackEncode } from '../native-free-parser/encodings/listpack.js';
+import { listpackEntryStats } from '../src/report/memory.js';
 import { CorruptError } from '../native-free-parser/errors.js';
 import { crc64 } from '../native-free-parser/crc64.js';
 import { ByteWriter } from '../native-free-parser/bytes/byte-writer.js';
@@ -314,6 +316,55 @@ t.test('the WebAssembly decoder refuses exactly the streams the JavaScript decod
   t.equal(disagree, 0, 'the two decoders never disagree');
   // After refusals, the decoder still decodes (no state left behind).
   t.same(lzfWasmDecode(c, 0, c.length, src.length), src);
+});
+
+t.test('a preloaded buffer: its streams decode in place, other arrays still decode, listpacks walk in place', async (t) => {
+  // One buffer holding many compressed streams and raw listpacks, as a span of records does.
+  const parts: Array<{ at: number; clen: number; src: Uint8Array }> = [];
+  const lps: Array<{ at: number; lp: Uint8Array; count: number }> = [];
+  const buf = new Uint8Array(400_000);
+  let at = 3;
+  for (let i = 0; at < 350_000; i++) {
+    const src = SHAPES.text!(50 + ((i * 977) % 9000), i);
+    const c = lzfCompress(src)!;
+    buf.set(c, at);
+    parts.push({ at, clen: c.length, src });
+    at += c.length + (i % 5);
+    const values = Array.from({ length: 1 + (i % 40) }, (_, j) => (j % 3 === 0 ? j * 1000 - 7 : te.encode(`v${j}`.repeat(1 + (j % 9)))));
+    const lp = listpackEncode(values);
+    buf.set(lp, at);
+    lps.push({ at, lp, count: values.length });
+    at += lp.length + 1;
+  }
+  lzfWasmPreload(buf);
+  let bad = 0;
+  const other = SHAPES.text!(3000, 1);
+  const oc = lzfCompress(other)!;
+  for (const [k, p] of parts.entries()) {
+    const out = lzfWasmDecode(buf, p.at, p.at + p.clen, p.src.length);
+    if (out === null || Buffer.compare(Buffer.from(out), Buffer.from(p.src)) !== 0) bad++;
+    if (k % 7 === 0) {
+      // Another array in between: decoded after the preloaded one, which stays in place.
+      const o = lzfWasmDecode(oc, 0, oc.length, other.length);
+      if (o === null || Buffer.compare(Buffer.from(o), Buffer.from(other)) !== 0) bad++;
+    }
+  }
+  t.equal(bad, 0, `${parts.length} streams of the preloaded buffer and ${Math.ceil(parts.length / 7)} of another array decoded`);
+  let walkedBad = 0;
+  for (const l of lps) {
+    const n = listpackWalkPreloaded(buf, l.at, l.at + l.lp.length);
+    const js = listpackEntryStats(l.lp);
+    if (n !== js.count || n !== l.count || listpackWalk.largest !== js.largest || listpackWalk.maxEven !== js.maxEven || listpackWalk.maxOdd !== js.maxOdd) walkedBad++;
+  }
+  t.equal(walkedBad, 0, `${lps.length} listpacks walked in place as the JavaScript walk does`);
+  t.equal(listpackWalkPreloaded(other, 0, 10), -1, 'an array not preloaded is declined');
+  lzfWasmPreload(null);
+  t.equal(listpackWalkPreloaded(buf, lps[0]!.at, lps[0]!.at + lps[0]!.lp.length), -1, 'forgotten after null');
+  const huge = new Uint8Array(9 * 1024 * 1024);
+  huge.set(lps[0]!.lp, 0);
+  lzfWasmPreload(huge);
+  t.equal(listpackWalkPreloaded(huge, 0, lps[0]!.lp.length), -1, 'an array over 8 MiB is not preloaded');
+  lzfWasmPreload(null);
 });
 
 t.test('the WebAssembly module takes values up to 1 MiB: bigger ones, or a hostile length, go to JavaScript', async (t) => {

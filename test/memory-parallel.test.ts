@@ -30,6 +30,7 @@ interface Outcome {
   bytes: number;
   spans: number;
   onWorkers: number;
+  walked: number;
 }
 
 async function memory(inputs: string[], opts: WriteMemoryOptions): Promise<Outcome> {
@@ -38,9 +39,9 @@ async function memory(inputs: string[], opts: WriteMemoryOptions): Promise<Outco
     const r = await writeMemory(inputs, { parallelMinBytes: 0, ...opts }, async (b) => {
       parts.push(Buffer.from(b));
     });
-    return { out: Buffer.concat(parts), error: null, keys: r.keys, bytes: r.bytes, spans: r.spans, onWorkers: r.spansOnWorkers };
+    return { out: Buffer.concat(parts), error: null, keys: r.keys, bytes: r.bytes, spans: r.spans, onWorkers: r.spansOnWorkers, walked: r.keysWalked };
   } catch (e) {
-    return { out: Buffer.concat(parts), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), keys: -1, bytes: -1, spans: -1, onWorkers: -1 };
+    return { out: Buffer.concat(parts), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), keys: -1, bytes: -1, spans: -1, onWorkers: -1, walked: -1 };
   }
 }
 
@@ -105,6 +106,50 @@ t.test('selection options and --no-largest-element give the same bytes', async (
     const par = await memory([file], { threads: 3, chunkBytes: 2048, ...o });
     t.equal(one.error, null, `${name}: no error`);
     t.ok(par.out.equals(one.out), `${name}: same bytes (${one.out.length})`);
+    // The span walk takes a selection that keeps keys as they are (but for --drop-expired) only.
+    const walks = name.startsWith('--no-largest') || name.startsWith('--target') || name.startsWith('--jemalloc');
+    if (walks) t.ok(par.walked > 0, `${name}: ${par.walked} keys walked`);
+    else if (!name.includes('drop-expired')) t.equal(par.walked, 0, `${name}: every key through the reader`);
+  }
+});
+
+t.test('the span walk: integer and compressed keys, LRU/LFU opcodes, --drop-expired', async (t) => {
+  const file = join(work, 'walk.rdb');
+  const enc = new TextEncoder();
+  const keys: string[] = [];
+  for (let i = 0; i < 400; i++) {
+    // Integer keys (stored integer-encoded), long repetitive keys (LZF-compressed), plain keys.
+    const k = i % 4 === 0 ? String(i * 7919 - 1_000_000) : i % 4 === 1 ? `${'key:'.repeat(12)}${i % 10}` + `${i}` : i % 4 === 2 ? String(2 ** 31 - 1 - i) : `k${i}`;
+    keys.push(k);
+  }
+  const w = new RdbWriter({ version: 11 });
+  w.begin();
+  w.selectDb(0, keys.length, 100);
+  for (let i = 0; i < keys.length; i++) {
+    const key = enc.encode(keys[i]!);
+    const v: Value = i % 3 === 0
+      ? { type: 'set', value: Array.from({ length: 1 + (i % 5) }, (_, j) => enc.encode(`m${j}`)) }
+      : { type: 'string', value: enc.encode(`v${i}`.repeat(1 + (i % 30))) };
+    const e = encodeValue(v, 11, { key });
+    if (isDropped(e)) throw new Error('test: dropped');
+    w.key({ key, type: e.type, payload: e.payload, expireAt: i % 7 === 0 ? NOW - 1000 + i : -1, idle: i % 5 === 0 ? i : -1, freq: i % 6 === 0 ? i % 256 : -1 });
+  }
+  w.end();
+  writeFileSync(file, w.drain());
+  const bytes = readFileSync(file);
+  t.ok(bytes.includes(Buffer.from([0xc3])), 'some strings are LZF-compressed');
+  for (const dropExpired of [false, true]) {
+    const o = { select: select({ dropExpired }) };
+    const one = await memory([file], { threads: 1, ...o });
+    t.equal(one.error, null);
+    for (const chunkBytes of [512, 4096]) {
+      const par = await memory([file], { threads: 3, chunkBytes, ...o });
+      t.ok(par.out.equals(one.out), `drop-expired ${dropExpired}, spans of ${chunkBytes}: same bytes (${one.out.length})`);
+      t.ok(par.walked > 0 && par.walked < keys.length, `${par.walked} of ${keys.length} keys walked (compressed keys and idle opcodes go through the reader)`);
+    }
+    const csv = one.out.toString('utf8');
+    t.match(csv, /\n0,string,-968324,72,embstr,10,10,\n/, 'an integer key as its text');
+    t.equal(csv.split('\n').length - 2, dropExpired ? keys.length - Math.ceil(keys.length / 7) : keys.length, 'rows');
   }
 });
 
@@ -151,6 +196,8 @@ t.test('a big file written by the codec: many spans, databases switching inside 
       threads, chunkBytes: 16384, select: select(), progressIntervalMs: 0, onProgress: (p) => events.push({ keys: p.keys, bytes: p.bytes }),
     });
     t.ok(par.out.equals(one.out), `${threads} threads: same bytes`);
+    // The span walk (estimates straight from the record bytes) took the keys, not the reader.
+    t.ok(par.walked > n * 0.95, `${par.walked} of ${n} keys walked`);
     // Progress follows the rows written: keys and bytes only grow, and stay within the file.
     const size = readFileSync(file).length;
     t.ok(events.length > 10, `${events.length} progress events`);

@@ -122,6 +122,38 @@ export type MemoryCsvFields = Omit<MemoryRow, 'type'> & { type: string };
 
 const COMMA = 0x2c;
 const NL = 0x0a;
+
+/** Bytes a CSV key may hold as they are (printable ASCII but for `\\`, `,` and `"`): 1, else 0. */
+const PLAIN: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (let b = 0x20; b <= 0x7e; b++) t[b] = 1;
+  t[0x5c] = 0;
+  t[COMMA] = 0;
+  t[0x22] = 0;
+  return t;
+})();
+
+/**
+ * Writes the decimal text of `v` at `buf[n..)` (room made by the caller: 22 bytes); returns the
+ * index after it. The same text as String(v) for integers.
+ */
+function writeInt(buf: Uint8Array, n: number, v: number): number {
+  if (v >= 0 && v < 0x80000000) {
+    const d = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 :
+      v < 10000000 ? 7 : v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
+    let at = n + d;
+    for (let x = v; ; ) {
+      const q = (x / 10) | 0;
+      buf[--at] = 0x30 + (x - q * 10);
+      if (q === 0) break;
+      x = q;
+    }
+    return n + d;
+  }
+  const t = String(v);
+  for (let i = 0; i < t.length; i++) buf[n++] = t.charCodeAt(i);
+  return n;
+}
 const utf8 = new TextEncoder();
 
 /**
@@ -135,6 +167,14 @@ export class MemoryCsvWriter {
   private readonly words = new Map<string, Uint8Array>();
   /** Date parts ("2026-11-25T") per day number, as bytes (bounded, as isoTime's). */
   private readonly dayBytes = new Map<number, Uint8Array>();
+  /** The day of the last expiry written, and its date part (expiries cluster on a few days). */
+  private lastDay = NaN;
+  private lastDate: Uint8Array = new Uint8Array(0);
+  /** The last type and encoding words written, and their bytes. */
+  private lastType = '';
+  private lastTypeBytes: Uint8Array = new Uint8Array(0);
+  private lastEnc = '';
+  private lastEncBytes: Uint8Array = new Uint8Array(0);
   /** The last `file` column written, and its CSV bytes. */
   private fileName: string | undefined;
   private fileBytes = new Uint8Array(0);
@@ -158,62 +198,6 @@ export class MemoryCsvWriter {
     this.n += b.length;
   }
 
-  private word(s: string): void {
-    let w = this.words.get(s);
-    if (w === undefined) {
-      w = utf8.encode(s);
-      if (this.words.size < 1024) this.words.set(s, w);
-    }
-    if (w.length > 64) {
-      this.bytes(w);
-      this.ensure(320); // the room `fields` counts on
-      return;
-    }
-    this.ensure(w.length);
-    const buf = this.buf;
-    let n = this.n;
-    for (let i = 0; i < w.length; i++) buf[n++] = w[i]!;
-    this.n = n;
-  }
-
-  private int(v: number): void {
-    if (v < 0) {
-      this.ensure(1);
-      this.buf[this.n++] = 0x2d;
-      v = -v;
-    }
-    if (v < 10) {
-      this.ensure(1);
-      this.buf[this.n++] = 0x30 + v;
-      return;
-    }
-    if (!Number.isSafeInteger(v)) {
-      this.word(String(v));
-      return;
-    }
-    const d = v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : v < 100000 ? 5 : v < 1000000 ? 6 : String(v).length;
-    this.ensure(d);
-    const buf = this.buf;
-    let at = this.n + d;
-    this.n = at;
-    if (v < 0x80000000) {
-      // Small integers: 32-bit division.
-      for (let x = v; ; ) {
-        const q = (x / 10) | 0;
-        buf[--at] = 0x30 + (x - q * 10);
-        if (q === 0) break;
-        x = q;
-      }
-      return;
-    }
-    for (let x = v; ; ) {
-      const q = Math.floor(x / 10);
-      buf[--at] = 0x30 + (x - q * 10);
-      if (q === 0) break;
-      x = q;
-    }
-  }
-
   private ascii(s: string): void {
     this.ensure(s.length);
     for (let i = 0; i < s.length; i++) this.buf[this.n++] = s.charCodeAt(i);
@@ -235,41 +219,70 @@ export class MemoryCsvWriter {
     database: number, type: string, k: Uint8Array, sizeInBytes: number, encoding: string,
     numElements: number, lenLargestElement: number, expiry: number, file?: string,
   ): void {
-    // 5 numbers of up to 21 characters, 24 of expiry, 8 separators, the two words (cached,
-    // at most 64 bytes each here; longer ones go through ensure themselves).
-    this.ensure(k.length + 320);
-    this.int(database);
-    this.buf[this.n++] = COMMA;
-    this.word(type);
-    this.buf[this.n++] = COMMA;
+    this.fieldsAt(database, type, k, 0, k.length, sizeInBytes, encoding, numElements, lenLargestElement, expiry, file);
+  }
+
+  /** `fields` with the key as `kb[ks..ke)` (a span walk's record bytes: no key array of its own). */
+  fieldsAt(
+    database: number, type: string, kb: Uint8Array, ks: number, ke: number, sizeInBytes: number, encoding: string,
+    numElements: number, lenLargestElement: number, expiry: number, file?: string,
+  ): void {
+    let tw = this.lastTypeBytes;
+    if (type !== this.lastType) {
+      tw = this.lastTypeBytes = this.wordBytes(type);
+      this.lastType = type;
+    }
+    let ew = this.lastEncBytes;
+    if (encoding !== this.lastEnc) {
+      ew = this.lastEncBytes = this.wordBytes(encoding);
+      this.lastEnc = encoding;
+    }
+    // 4 numbers of up to 21 characters and the database, 24 of expiry, 8 separators, the words.
+    this.ensure(ke - ks + tw.length + ew.length + 160);
+    const buf = this.buf;
+    let n = this.n;
+    n = writeInt(buf, n, database);
+    buf[n++] = COMMA;
+    for (let i = 0; i < tw.length; i++) buf[n++] = tw[i]!;
+    buf[n++] = COMMA;
     // Copied while checked: a key that needs quoting or escapes is written again, the slow way.
-    let plain = k.length > 0 && k[0] !== 0x20 && k[k.length - 1] !== 0x20;
+    const keyAt = n;
+    let plain = ke > ks && kb[ks] !== 0x20 && kb[ke - 1] !== 0x20;
     if (plain) {
-      const buf = this.buf;
-      let n = this.n;
-      for (let i = 0; i < k.length; i++) {
-        const b = k[i]!;
-        if (b < 0x20 || b > 0x7e || b === 0x5c || b === COMMA || b === 0x22) {
+      for (let i = ks; i < ke; i++) {
+        const b = kb[i]!;
+        if (PLAIN[b] === 0) {
           plain = false;
           break;
         }
         buf[n++] = b;
       }
-      if (plain) this.n = n;
     }
     if (!plain) {
-      this.bytes(utf8.encode(csvKey(k)));
-      this.ensure(320);
+      this.n = keyAt;
+      this.bytes(utf8.encode(csvKey(kb.subarray(ks, ke))));
+      this.fieldsAfterKey(sizeInBytes, ew, numElements, lenLargestElement, expiry, file);
+      return;
     }
-    this.buf[this.n++] = COMMA;
-    this.int(sizeInBytes);
-    this.buf[this.n++] = COMMA;
-    this.word(encoding);
-    this.buf[this.n++] = COMMA;
-    this.int(numElements);
-    this.buf[this.n++] = COMMA;
-    this.int(lenLargestElement);
-    this.buf[this.n++] = COMMA;
+    this.n = n;
+    this.fieldsAfterKey(sizeInBytes, ew, numElements, lenLargestElement, expiry, file);
+  }
+
+  /** The columns after the key. */
+  private fieldsAfterKey(sizeInBytes: number, ew: Uint8Array, numElements: number, lenLargestElement: number, expiry: number, file: string | undefined): void {
+    this.ensure(ew.length + 160);
+    const buf = this.buf;
+    let n = this.n;
+    buf[n++] = COMMA;
+    n = writeInt(buf, n, sizeInBytes);
+    buf[n++] = COMMA;
+    for (let i = 0; i < ew.length; i++) buf[n++] = ew[i]!;
+    buf[n++] = COMMA;
+    n = writeInt(buf, n, numElements);
+    buf[n++] = COMMA;
+    n = writeInt(buf, n, lenLargestElement);
+    buf[n++] = COMMA;
+    this.n = n;
     if (expiry >= 0) this.time(expiry);
     if (file !== undefined) {
       this.ensure(1);
@@ -285,36 +298,65 @@ export class MemoryCsvWriter {
     this.buf[this.n++] = NL;
   }
 
+  /** A word's UTF-8 bytes, from the cache. */
+  private wordBytes(s: string): Uint8Array {
+    let w = this.words.get(s);
+    if (w === undefined) {
+      w = utf8.encode(s);
+      if (this.words.size < 1024) this.words.set(s, w);
+    }
+    return w;
+  }
+
   /** isoTime's text, as bytes: the day part from a cache, the time of day as digits. */
   private time(ms: number): void {
-    if (!plainTime(ms)) {
+    if (!plainTime(ms) || ms !== Math.floor(ms)) {
       this.ascii(isoTime(ms));
       return;
     }
-    const day = splitDay(ms);
-    let date = this.dayBytes.get(day);
-    if (date === undefined) {
-      if (this.dayBytes.size >= 4096) this.dayBytes.clear();
-      date = utf8.encode(datePart(day));
-      this.dayBytes.set(day, date);
+    const day = Math.floor(ms / DAY);
+    let date = this.lastDate;
+    if (day !== this.lastDay) {
+      const cached = this.dayBytes.get(day);
+      if (cached === undefined) {
+        if (this.dayBytes.size >= 4096) this.dayBytes.clear();
+        date = utf8.encode(datePart(day));
+        this.dayBytes.set(day, date);
+      } else {
+        date = cached;
+      }
+      this.lastDay = day;
+      this.lastDate = date;
     }
+    // The time of day in 32-bit integer steps.
+    let r = (ms - day * DAY) | 0;
+    const h = (r / 3_600_000) | 0;
+    r -= h * 3_600_000;
+    const mi = (r / 60_000) | 0;
+    r -= mi * 60_000;
+    const sec = (r / 1000) | 0;
+    r -= sec * 1000;
     this.ensure(date.length + 13);
     const buf = this.buf;
     let n = this.n;
     for (let i = 0; i < date.length; i++) buf[n++] = date[i]!;
-    const r = todMs;
-    buf[n++] = 0x30 + Math.floor(todH / 10);
-    buf[n++] = 0x30 + (todH % 10);
+    const h1 = (h / 10) | 0;
+    buf[n++] = 0x30 + h1;
+    buf[n++] = 0x30 + h - h1 * 10;
     buf[n++] = 0x3a;
-    buf[n++] = 0x30 + Math.floor(todM / 10);
-    buf[n++] = 0x30 + (todM % 10);
+    const m1 = (mi / 10) | 0;
+    buf[n++] = 0x30 + m1;
+    buf[n++] = 0x30 + mi - m1 * 10;
     buf[n++] = 0x3a;
-    buf[n++] = 0x30 + Math.floor(todS / 10);
-    buf[n++] = 0x30 + (todS % 10);
+    const s1 = (sec / 10) | 0;
+    buf[n++] = 0x30 + s1;
+    buf[n++] = 0x30 + sec - s1 * 10;
     buf[n++] = 0x2e;
-    buf[n++] = 0x30 + Math.floor(r / 100);
-    buf[n++] = 0x30 + (Math.floor(r / 10) % 10);
-    buf[n++] = 0x30 + (r % 10);
+    const f1 = (r / 100) | 0;
+    const f2 = ((r - f1 * 100) / 10) | 0;
+    buf[n++] = 0x30 + f1;
+    buf[n++] = 0x30 + f2;
+    buf[n++] = 0x30 + r - f1 * 100 - f2 * 10;
     buf[n++] = 0x5a;
     this.n = n;
   }
@@ -333,7 +375,8 @@ export class MemoryCsvWriter {
  * the parallel spans, so both write the same bytes.
  */
 export class MemoryRowWriter {
-  private readonly csv = new MemoryCsvWriter();
+  /** The CSV writer (a span walk writes its rows straight into it). */
+  readonly csv = new MemoryCsvWriter();
   private json = '';
 
   constructor(readonly asJson: boolean) {}

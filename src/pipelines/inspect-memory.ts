@@ -238,14 +238,15 @@ const CHUNK_BYTES = 4 * 1024 * 1024;
  * The memory CSV (with its header) or JSON lines of the inputs, as bytes handed to `write` in
  * order: the CLI's path. Big files are parsed on worker threads (memory-parallel.ts); the bytes
  * are the same either way. The result adds `spans`, the spans such files were cut into, and
- * `spansOnWorkers`, how many of them ran on worker threads (both 0 when no file was).
+ * `spansOnWorkers`, how many of them ran on worker threads (both 0 when no file was), and
+ * `keysWalked`, the keys of those spans estimated straight from their record bytes.
  * @throws as inspectMemory
  */
 export async function writeMemory(
   inputs: readonly string[],
   opts: WriteMemoryOptions,
   write: (bytes: Uint8Array) => Promise<void>,
-): Promise<Omit<InspectMemoryResult, 'rows'> & { spans: number; spansOnWorkers: number }> {
+): Promise<Omit<InspectMemoryResult, 'rows'> & { spans: number; spansOnWorkers: number; keysWalked: number }> {
   const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads: a count of at least 1, found ${String(threads)}`);
   const json = opts.json === true;
@@ -263,6 +264,7 @@ export async function writeMemory(
   let lastProgress = 0;
   let spans = 0;
   let spansOnWorkers = 0;
+  let keysWalked = 0;
   const whole = threads > 1 && PARALLEL_AVAILABLE
     ? async (name: string, index: number, fileField: string | undefined, selector: Selector): Promise<ParallelFileResult | null> => {
       if ((await stat(name)).size < minBytes) return null;
@@ -287,6 +289,7 @@ export async function writeMemory(
       }, pool, write);
       spans += r.spans;
       spansOnWorkers += r.spansOnWorkers;
+      keysWalked += r.keysWalked;
       return r;
     }
     : undefined;
@@ -305,7 +308,7 @@ export async function writeMemory(
     );
     await flush();
     for (const f of res.files) bytes += f.bytes;
-    return { ...res, bytes, spans, spansOnWorkers };
+    return { ...res, bytes, spans, spansOnWorkers, keysWalked };
   } finally {
     if (pool !== null) releasePool(pool);
   }

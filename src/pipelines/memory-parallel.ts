@@ -223,6 +223,8 @@ export interface ParallelFileResult {
   /** Spans the file was cut into, and how many of them ran on worker threads. */
   spans: number;
   spansOnWorkers: number;
+  /** Keys the spans estimated straight from their record bytes (memory-span.ts), of keysRead. */
+  keysWalked: number;
   keysRead: number;
   keys: number;
   bytes: number;
@@ -256,7 +258,7 @@ export async function scanFileParallel(
   const c = parser.cur;
   const maxRecord = cfg.maxValueSize + RECORD_SLACK;
   const res: ParallelFileResult = {
-    rdbVersion: 0, targetVersion: 0, spans: 0, spansOnWorkers: 0, keysRead: 0, keys: 0, bytes: 0, sizeBytes: 0,
+    rdbVersion: 0, targetVersion: 0, spans: 0, spansOnWorkers: 0, keysWalked: 0, keysRead: 0, keys: 0, bytes: 0, sizeBytes: 0,
     dropped: { db: 0, type: 0, match: 0, expired: 0 },
   };
   /** Spans in file order: the answer, the span's length, and the file offset it ends at. */
@@ -279,6 +281,7 @@ export async function scanFileParallel(
     crc.append(r.crcLo, r.crcHi, span.length);
     if (r.out.length > 0) await write(r.out);
     res.keysRead += r.read;
+    res.keysWalked += r.walked;
     res.keys += r.kept;
     res.bytes += r.bytes;
     for (const k of Object.keys(r.dropped) as DropReason[]) res.dropped[k] += r.dropped[k];

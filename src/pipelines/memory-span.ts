@@ -5,12 +5,12 @@
  * runner parses it in full, applies the selection, estimates each kept key and writes its CSV or
  * JSON line, and computes the span's CRC-64 for the file checksum.
  */
-import { Crc64, isRdbError, RdbParser, TYPE_KIND, type RdbErrorInfo, type RdbErrorKind, type RdbRecord } from '../../native-free-parser/index.js';
+import { Crc64, isRdbError, lzfWasmPreload, rdb, RdbParser, TYPE_KIND, type RdbErrorInfo, type RdbErrorKind, type RdbRecord } from '../../native-free-parser/index.js';
 import { NEED_MORE } from '../../native-free-parser/bytes/cursor.js';
 import type { SharedOptions } from '../cli-options.js';
 import { UsageError } from '../errors.js';
 import { MemoryRowWriter } from '../format/memory.js';
-import { estimateKeyMemory, memoryModel, type EncodingConfig, type MemoryModel } from '../report/memory.js';
+import { estimateKeyMemory, estimateValueAt, memoryModel, valueEstimate, type EncodingConfig, type MemoryModel } from '../report/memory.js';
 import { createSelector, type DropReason, type Selector, type SnapshotTimeSource } from './select.js';
 
 /** Main to worker: the facts of the file whose spans follow. */
@@ -65,6 +65,8 @@ export interface JobResult {
   read: number;
   kept: number;
   bytes: number;
+  /** Keys read by the span walk straight from their bytes (the rest went through the reader). */
+  walked: number;
   dropped: Record<DropReason, number>;
   /** The span's CRC-64 from 0 (when the input asked for it). */
   crcLo: number;
@@ -84,6 +86,24 @@ export function serializeError(e: unknown): ErrorData {
 }
 
 
+/**
+ * Value types the span walk estimates straight from the record bytes: those whose extent the
+ * estimate walks exactly as the reader does (report/memory.ts estimateValueAt). Streams, modules
+ * and 7.4 hashes with field TTLs go through the reader.
+ */
+const WALKED_TYPES: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (const type of [
+    rdb.TYPE_STRING, rdb.TYPE_LIST, rdb.TYPE_SET, rdb.TYPE_ZSET, rdb.TYPE_HASH, rdb.TYPE_ZSET_2, rdb.TYPE_HASH_ZIPMAP,
+    rdb.TYPE_LIST_ZIPLIST, rdb.TYPE_SET_INTSET, rdb.TYPE_ZSET_ZIPLIST, rdb.TYPE_HASH_ZIPLIST, rdb.TYPE_LIST_QUICKLIST,
+    rdb.TYPE_HASH_LISTPACK, rdb.TYPE_ZSET_LISTPACK, rdb.TYPE_LIST_QUICKLIST_2, rdb.TYPE_SET_LISTPACK,
+  ]) t[type] = 1;
+  return t;
+})();
+
+/** Each walked type's name (TYPE_KIND), by type byte. */
+const KIND_OF: string[] = Array.from({ length: 256 }, (_, t) => TYPE_KIND[t] ?? 'module');
+
 /** Runs the spans of one input, in any order (each span carries its database). */
 export class SpanRunner {
   private readonly parser: RdbParser;
@@ -92,6 +112,22 @@ export class SpanRunner {
   private readonly rows: MemoryRowWriter;
   private readonly records: RdbRecord[] = [];
   private readonly crc = new Crc64();
+  /**
+   * Whether the span walk may write rows straight from the record bytes: CSV, and a selection
+   * that keeps every key as it is, but for `--drop-expired`.
+   */
+  private readonly walk: boolean;
+  private readonly dropExpired: boolean;
+  private readonly now: number;
+  /** What the last walk counted: keys read, kept, their bytes, expired keys dropped. */
+  private wRead = 0;
+  private wKept = 0;
+  private wBytes = 0;
+  private wExpired = 0;
+  /** The database current where the last walk stopped. */
+  private wDb = 0;
+  /** Decimal text of an integer-encoded key. */
+  private readonly intKey = new Uint8Array(24);
 
   constructor(readonly msg: InputMessage) {
     this.parser = new RdbParser({ source: msg.source, maxValueSize: msg.maxValueSize, verifyChecksum: false });
@@ -102,6 +138,11 @@ export class SpanRunner {
     });
     this.model = memoryModel(msg.targetVersion, msg.encodingConfig, { jemallocQuantum: msg.jemallocQuantum });
     this.rows = new MemoryRowWriter(msg.json);
+    const sel = msg.select;
+    this.walk = !msg.json && sel.db === undefined && sel.type === undefined && (sel.match === undefined || sel.match === '*') &&
+      (sel.dbMap === undefined || sel.dbMap.size === 0) && sel.intoDb === undefined && sel.expireOffset === 0 && !sel.rebaseExpiry;
+    this.dropExpired = sel.dropExpired;
+    this.now = sel.now;
   }
 
   /** The span's rows and counts; an error stops the span and comes back as data after its rows. */
@@ -115,18 +156,40 @@ export class SpanRunner {
     let read = 0;
     let kept = 0;
     let bytes = 0;
+    let expired = 0;
+    let walked = 0;
     let error: ErrorData | undefined;
+    // The span's compressed values are inflated in WebAssembly from one copy of the span.
+    if (this.walk) lzfWasmPreload(bytesIn);
     try {
-      parser.resumeAt(bytesIn, job.base, job.start, { version: msg.version, magic: msg.magic, db: job.db });
-      for (let atEnd = false; !atEnd; ) {
+      let p = job.start;
+      let db = job.db;
+      let eof = false;
+      while (p < job.end) {
+        if (this.walk) {
+          // The records the walk takes, straight from their bytes; it stops before the first it
+          // leaves to the reader (an aux field, a stream, a compressed key, a damaged value...).
+          this.wRead = this.wKept = this.wBytes = this.wExpired = 0;
+          p = this.walkRecords(bytesIn, p, job.end, db);
+          db = this.wDb;
+          read += this.wRead;
+          walked += this.wRead;
+          kept += this.wKept;
+          bytes += this.wBytes;
+          expired += this.wExpired;
+          if (p >= job.end) break;
+        }
+        // The reader: one record group, then the walk again (or the rest of the span, without it).
+        parser.resumeAt(bytesIn, job.base, p, { version: msg.version, magic: msg.magic, db });
+        let atEnd = false;
         records.length = 0;
         try {
-          parser.parseSome(records, 1024);
+          parser.parseSome(records, this.walk ? 1 : 1024);
         } catch (e) {
           if (e !== NEED_MORE) throw e;
           atEnd = true;
         }
-        if (parser.done) atEnd = true;
+        if (parser.done) atEnd = eof = true;
         for (const rec of records) {
           if (rec.kind === 'key') {
             read++;
@@ -141,17 +204,155 @@ export class SpanRunner {
             selector.aux(rec.key, rec.value);
           }
         }
+        p = parser.cur.pos;
+        db = parser.db;
+        if (atEnd) break;
       }
-      if (parser.cur.pos !== job.end || parser.done) {
-        throw new Error(`rdbmerge internal: a span of ${job.base + job.start}..${job.base + job.end} ended at ${parser.cur.offset}`);
+      if (p !== job.end || eof) {
+        throw new Error(`rdbmerge internal: a span of ${job.base + job.start}..${job.base + job.end} ended at ${job.base + p}`);
       }
     } catch (e) {
       if (isRdbError(e) && e.source === '') e.setSource(msg.source);
       error = serializeError(e);
+    } finally {
+      lzfWasmPreload(null);
     }
     const out = rows.take();
     const dropped = {} as Record<DropReason, number>;
     for (const r of Object.keys(before) as DropReason[]) dropped[r] = selector.dropped[r] - before[r];
-    return { id: job.id, out, read, kept, bytes, dropped, crcLo: crc.lo, crcHi: crc.hi, ...(error !== undefined ? { error } : {}) };
+    dropped.expired += expired;
+    return { id: job.id, out, read, kept, bytes, walked, dropped, crcLo: crc.lo, crcHi: crc.hi, ...(error !== undefined ? { error } : {}) };
   }
+
+  /**
+   * Writes the rows of the records from `b[p]` on, straight from their bytes, and returns where it
+   * stopped: at `end`, or at the start of the first record group (its expiry, idle and freq
+   * opcodes included) it leaves to the reader. The bytes were skimmed by the reader already
+   * (every extent checked); what the walk cannot take as it is, the reader takes, with its errors.
+   */
+  private walkRecords(b: Uint8Array, p: number, end: number, db: number): number {
+    const model = this.model;
+    const csv = this.rows.csv;
+    const largest = this.msg.largestElement;
+    const file = this.msg.fileField;
+    let read = 0;
+    let kept = 0;
+    let bytes = 0;
+    let expired = 0;
+    let start = p;
+    let expireAt = -1;
+    try {
+      while (p < end) {
+        const op = b[p]!;
+        if (op >= 248) {
+          if (op === rdb.OP_EXPIRETIME_MS) {
+            if (p + 9 > end) break;
+            const lo = (b[p + 1]! | (b[p + 2]! << 8) | (b[p + 3]! << 16)) + b[p + 4]! * 0x1000000;
+            const hi = b[p + 5]! | (b[p + 6]! << 8) | (b[p + 7]! << 16) | (b[p + 8]! << 24);
+            expireAt = hi * 4294967296 + lo;
+            p += 9;
+            continue;
+          }
+          if (op === rdb.OP_EXPIRETIME) {
+            if (p + 5 > end) break;
+            expireAt = (b[p + 1]! | (b[p + 2]! << 8) | (b[p + 3]! << 16) | (b[p + 4]! << 24)) * 1000;
+            p += 5;
+            continue;
+          }
+          if (op === rdb.OP_FREQ) {
+            p += 2;
+            continue;
+          }
+          if (op === rdb.OP_SELECTDB && expireAt < 0 && p === start) {
+            const l = b[p + 1]!;
+            if (l >= 0x80) break;
+            db = l < 0x40 ? l : ((l & 0x3f) << 8) | b[p + 2]!;
+            p += l < 0x40 ? 2 : 3;
+            start = p;
+            continue;
+          }
+          break; // idle, resizedb, aux, EOF...: the reader's
+        }
+        if (WALKED_TYPES[op] !== 1) break;
+        // The key: a plain string, or an integer written as one (LZF keys are the reader's).
+        let q = p + 1;
+        const l0 = b[q]!;
+        let ks: number;
+        let ke: number;
+        let kb = b;
+        const t = l0 >> 6;
+        if (t === 0) {
+          ks = q + 1;
+          ke = ks + (l0 & 0x3f);
+        } else if (t === 1) {
+          ks = q + 2;
+          ke = ks + (((l0 & 0x3f) << 8) | b[q + 1]!);
+        } else if (l0 === 0x80) {
+          ks = q + 5;
+          ke = ks + (b[q + 1]! * 0x1000000 + ((b[q + 2]! << 16) | (b[q + 3]! << 8) | b[q + 4]!));
+        } else if (l0 === 0xc0 || l0 === 0xc1 || l0 === 0xc2) {
+          let v: number;
+          if (l0 === 0xc0) {
+            v = (b[q + 1]! << 24) >> 24;
+            q += 2;
+          } else if (l0 === 0xc1) {
+            v = ((b[q + 1]! | (b[q + 2]! << 8)) << 16) >> 16;
+            q += 3;
+          } else {
+            v = b[q + 1]! | (b[q + 2]! << 8) | (b[q + 3]! << 16) | (b[q + 4]! << 24);
+            q += 5;
+          }
+          kb = this.intKey;
+          ks = 0;
+          ke = intText(v, kb);
+        } else {
+          break;
+        }
+        const valueAt = kb === b ? ke : q;
+        if (valueAt > end) break;
+        const valueEnd = estimateValueAt(b, valueAt, op, ke - ks, model, largest);
+        if (valueEnd < 0 || valueEnd > end) break;
+        const v = valueEstimate;
+        // An empty collection is skipped by the reader (and by Redis): the reader's to decide.
+        if (v.elements === 0 && op !== rdb.TYPE_STRING) break;
+        read++;
+        if (expireAt >= 0 && this.dropExpired && expireAt <= this.now) {
+          expired++;
+        } else {
+          kept++;
+          bytes += v.bytes;
+          csv.fieldsAt(db, KIND_OF[op]!, kb, ks, ke, v.bytes, v.encoding, v.elements, v.largestElement, expireAt, file);
+        }
+        p = valueEnd;
+        start = p;
+        expireAt = -1;
+      }
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      // A damaged value: the reader reports it, with its offset.
+    }
+    this.wRead = read;
+    this.wKept = kept;
+    this.wBytes = bytes;
+    this.wExpired = expired;
+    this.wDb = db;
+    return start;
+  }
+}
+
+/** Writes the decimal text of the 32-bit integer `v` at `out[0..)`; returns its length. */
+function intText(v: number, out: Uint8Array): number {
+  let n = 0;
+  let x = v;
+  if (x < 0) {
+    out[n++] = 0x2d;
+    x = -x;
+  }
+  const s = n;
+  do {
+    out[n++] = 0x30 + (x % 10);
+    x = Math.floor(x / 10);
+  } while (x > 0);
+  out.subarray(s, n).reverse();
+  return n;
 }

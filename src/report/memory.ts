@@ -21,7 +21,8 @@
  * only when their entries must be looked at.
  */
 import {
-  CorruptError, formatDoubleG17, formatDoubleShortest, listpackWalk, lzfDecompressScratch, lzfWalkListpack, rdb, type KeyRecord,
+  CorruptError, formatDoubleG17, formatDoubleShortest, listpackWalk, listpackWalkPreloaded, lzfDecompressScratch, lzfWalkListpack, rdb,
+  type KeyRecord,
 } from '../../native-free-parser/index.js';
 
 /** The server's encoding thresholds (its redis.conf settings). Defaults are Redis's. */
@@ -501,6 +502,19 @@ function listpackBlob(): number {
       return blobLen;
     }
   }
+  else {
+    // Raw, in a buffer the caller preloaded into WebAssembly (a span's records): walked there.
+    const n = listpackWalkPreloaded(P, sRawStart, sRawEnd);
+    if (n >= 0) {
+      const header = P[sRawStart + 4]! | (P[sRawStart + 5]! << 8);
+      if (header !== 0xffff && header !== n) countDiffers = true;
+      wCount = n;
+      wLargest = listpackWalk.largest;
+      wMaxEven = listpackWalk.maxEven;
+      wMaxOdd = listpackWalk.maxOdd;
+      return blobLen;
+    }
+  }
   const z = strBytes();
   walkListpack(z.buf, z.start, z.end);
   return blobLen;
@@ -510,6 +524,12 @@ function listpackBlob(): number {
 
 /** Results of a blob walk. */
 let wCount = 0;
+/**
+ * A walked blob's entries disagree with the count in its header, which is what the reader (and
+ * Redis) take for its size, an empty one included: estimateValueAt leaves such a value to the
+ * reader.
+ */
+let countDiffers = false;
 let wLargest = 0;
 /** Listpack bytes the entries would take re-encoded (for ziplist / zipmap conversion). */
 let wLpBytes = 0;
@@ -585,6 +605,8 @@ function walkListpack(b: Uint8Array, s: number, e: number): void {
     } else if (l > maxOdd) maxOdd = l;
     count++;
   }
+  const header = b[s + 4]! | (b[s + 5]! << 8);
+  if (header !== 0xffff && header !== count) countDiffers = true;
   wCount = count;
   wLargest = largest;
   wMaxEven = maxEven;
@@ -661,6 +683,8 @@ function walkZiplist(b: Uint8Array, s: number, e: number, m: MemoryModel): void 
     } else if (l > maxOdd) maxOdd = l;
     count++;
   }
+  const zllen = b[s + 8]! | (b[s + 9]! << 8);
+  if (zllen !== 0xffff && zllen !== count) countDiffers = true;
   wCount = count;
   wLargest = largest;
   wLpBytes = lp;
@@ -702,7 +726,7 @@ function endList(): number[] {
 }
 
 /** Intset: count and widest value. */
-function walkIntset(b: Uint8Array, s: number): void {
+function walkIntset(b: Uint8Array, s: number, e: number): void {
   const width = u32le(b, s);
   const n = u32le(b, s + 4);
   let largest = 0;
@@ -710,6 +734,7 @@ function walkIntset(b: Uint8Array, s: number): void {
   if (n > 0) {
     largest = Math.max(digits(intsetAt(b, s, width, 0)), digits(intsetAt(b, s, width, n - 1)));
   }
+  if (n * width !== e - s - 8) countDiffers = true;
   wCount = n;
   wLargest = largest;
 }
@@ -760,6 +785,7 @@ function walkZipmap(b: Uint8Array, s: number, e: number): void {
     if (vl > largest) largest = vl;
     count++;
   }
+  if (b[s]! < 254 && b[s] !== count) countDiffers = true;
   wCount = count;
   wLargest = largest;
   wLpBytes = lp;
@@ -808,13 +834,44 @@ export function keyMemory(rec: KeyRecord, model: MemoryModel, opts: KeyMemoryOpt
   BASE = rec.valueOffset;
   const m = model;
   Q = m.jemallocQuantum;
-  const r = valueMemory(rec.type, m);
-  // Skiplist levels are counted by their expectation: round the sum to whole bytes.
-  r.bytes = Math.round(r.bytes + keyOverhead(rec.key.length, m));
-  r.expiryBytes = rec.expireAt >= 0 ? sc(m.dictEntry) + 8 : 0;
+  const v = valueMemory(rec.type, m);
   P = EMPTY;
-  return r;
+  return {
+    // Skiplist levels are counted by their expectation: round the sum to whole bytes.
+    bytes: Math.round(v.bytes + keyOverhead(rec.key.length, m)),
+    encoding: v.encoding,
+    elements: v.elements,
+    largestElement: v.largestElement,
+    expiryBytes: rec.expireAt >= 0 ? sc(m.dictEntry) + 8 : 0,
+  };
 }
+
+/**
+ * The estimate of the value of `type` that starts at `buf[start]`, for a caller that walks record
+ * bytes itself (the memory CSV's span walk, src/pipelines/memory-span.ts): no record object, no
+ * result object. The result is left in {@link valueEstimate} (`bytes` with the key's share,
+ * rounded, for a key of `keyLen` bytes), valid until the next estimate; returns the offset just
+ * past the value. Only for types whose extent the estimate walks exactly as the reader does
+ * (not modules, streams or 7.4 hashes with field TTLs) and for bytes a reader has already walked:
+ * the estimate stops at `buf`'s end, not at the value's. Returns -1 for a value to leave to the
+ * reader: a blob whose entries disagree with its header's count (the reader's idea of its size).
+ * @throws RangeError when the value is malformed (the reader's estimateKeyMemory then names it)
+ */
+export function estimateValueAt(buf: Uint8Array, start: number, type: number, keyLen: number, model: MemoryModel, largestElement: boolean): number {
+  wantLargest = largestElement;
+  P = buf;
+  pos = start;
+  BASE = 0;
+  Q = model.jemallocQuantum;
+  countDiffers = false;
+  const v = valueMemory(type, model);
+  v.bytes = Math.round(v.bytes + keyOverhead(keyLen, model));
+  P = EMPTY;
+  return countDiffers ? -1 : pos;
+}
+
+/** The value estimateValueAt computed last (one object, overwritten by every estimate). */
+export const valueEstimate: Readonly<KeyMemory> = { bytes: 0, encoding: '', elements: 0, largestElement: 0, expiryBytes: 0 };
 
 const EMPTY = new Uint8Array(0);
 
@@ -836,8 +893,14 @@ export function estimateKeyMemory(rec: KeyRecord, model: MemoryModel, largestEle
   }
 }
 
+/** Every estimate's result goes into this one object (no allocation per key); callers copy it. */
 function result(bytes: number, encoding: string, elements: number, largest: number): KeyMemory {
-  return { bytes, encoding, elements, largestElement: largest, expiryBytes: 0 };
+  const r = valueEstimate as KeyMemory;
+  r.bytes = bytes;
+  r.encoding = encoding;
+  r.elements = elements;
+  r.largestElement = largest;
+  return r;
 }
 
 function valueMemory(type: number, m: MemoryModel): KeyMemory {
@@ -865,7 +928,7 @@ function valueMemory(type: number, m: MemoryModel): KeyMemory {
     case rdb.TYPE_SET_INTSET: {
       str();
       const z = strBytes();
-      walkIntset(z.buf, z.start);
+      walkIntset(z.buf, z.start, z.end);
       const count = wCount;
       if (count > m.config.setMaxIntsetEntries) {
         // setTypeConvert: every integer becomes an sds.
