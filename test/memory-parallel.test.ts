@@ -54,7 +54,7 @@ t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
 const fixtures = fixtureIndex().map((f) => f.rdb);
 
-t.test('every fixture: the same bytes with 3 threads and spans of 1 KiB to 64 KiB', async (t) => {
+t.test('every fixture: the reader\'s bytes from spans of 1 KiB to 64 KiB on 3 threads, and on the calling thread alone', async (t) => {
   // The workers load first (under the TypeScript loader that takes seconds): until a worker is
   // ready the main thread runs every span itself, and the workers would go untested.
   await startMemoryThreads(3);
@@ -64,9 +64,9 @@ t.test('every fixture: the same bytes with 3 threads and spans of 1 KiB to 64 Ki
   for (const f of fixtures) {
     const file = fixturePath(f);
     for (const json of [false, true]) {
-      const one = await memory([file], { threads: 1, json, select: select() });
-      for (const chunkBytes of [1024, 7919, 65536]) {
-        const par = await memory([file], { threads: 3, chunkBytes, json, select: select() });
+      const one = await memory([file], { threads: 1, spans: false, json, select: select() });
+      for (const [threads, chunkBytes] of [[3, 1024], [3, 7919], [3, 65536], [1, 4096]] as const) {
+        const par = await memory([file], { threads, chunkBytes, json, select: select() });
         if (one.error === null) {
           t.equal(par.error, null, `${f} ${json ? 'json' : 'csv'} ${chunkBytes}: no error`);
           t.ok(par.out.equals(one.out), `${f} ${json ? 'json' : 'csv'} spans of ${chunkBytes}: same bytes (${one.out.length})`);
@@ -82,7 +82,7 @@ t.test('every fixture: the same bytes with 3 threads and spans of 1 KiB to 64 Ki
       }
     }
   }
-  t.ok(compared >= fixtures.length * 6, `${compared} runs compared`);
+  t.ok(compared >= fixtures.length * 8, `${compared} runs compared`);
   t.comment(`${spans} spans, ${onWorkers} of them on the 2 worker threads, the rest on the main thread`);
   t.ok(onWorkers > spans / 4, 'the worker threads ran a good share of the spans');
   t.ok(onWorkers < spans, 'and the main thread ran some itself');
@@ -102,7 +102,7 @@ t.test('selection options and --no-largest-element give the same bytes', async (
     ['--jemalloc-quantum 8', { select: select(), jemallocQuantum: 8 }],
   ];
   for (const [name, o] of cases) {
-    const one = await memory([file], { threads: 1, ...o });
+    const one = await memory([file], { threads: 1, spans: false, ...o });
     const par = await memory([file], { threads: 3, chunkBytes: 2048, ...o });
     t.equal(one.error, null, `${name}: no error`);
     t.ok(par.out.equals(one.out), `${name}: same bytes (${one.out.length})`);
@@ -140,7 +140,7 @@ t.test('the span walk: integer and compressed keys, LRU/LFU opcodes, --drop-expi
   t.ok(bytes.includes(Buffer.from([0xc3])), 'some strings are LZF-compressed');
   for (const dropExpired of [false, true]) {
     const o = { select: select({ dropExpired }) };
-    const one = await memory([file], { threads: 1, ...o });
+    const one = await memory([file], { threads: 1, spans: false, ...o });
     t.equal(one.error, null);
     for (const chunkBytes of [512, 4096]) {
       const par = await memory([file], { threads: 3, chunkBytes, ...o });
@@ -156,7 +156,7 @@ t.test('the span walk: integer and compressed keys, LRU/LFU opcodes, --drop-expi
 t.test('several inputs: the file column, files in order', async (t) => {
   const files = ['redis-2.8.24-types.rdb', 'redis-7.0.15-types.rdb', 'redis-7.4.1-types.rdb'].map(fixturePath);
   for (const json of [false, true]) {
-    const one = await memory(files, { threads: 1, json, select: select() });
+    const one = await memory(files, { threads: 1, spans: false, json, select: select() });
     const par = await memory(files, { threads: 3, chunkBytes: 4096, json, select: select() });
     t.ok(par.out.length > 0 && par.out.equals(one.out), `${json ? 'json' : 'csv'}: same bytes`);
     t.match(par.out.toString('utf8'), json ? /"file":/ : /,file\n/, 'the file column is there');
@@ -188,7 +188,7 @@ t.test('a big file written by the codec: many spans, databases switching inside 
   w.end();
   chunks.push(w.drain());
   writeFileSync(file, Buffer.concat(chunks));
-  const one = await memory([file], { threads: 1, select: select() });
+  const one = await memory([file], { threads: 1, spans: false, select: select() });
   t.equal(one.keys, n, `${n} keys`);
   for (const threads of [3, 2]) {
     const events: Array<{ keys: number; bytes: number }> = [];
@@ -208,12 +208,12 @@ t.test('a big file written by the codec: many spans, databases switching inside 
 
 t.test('damaged files: the same error as one thread, rows a prefix of the whole', async (t) => {
   const src = readFileSync(fixturePath('redis-7.0.15-types.rdb'));
-  const whole = (await memory([fixturePath('redis-7.0.15-types.rdb')], { threads: 1, select: select() })).out;
+  const whole = (await memory([fixturePath('redis-7.0.15-types.rdb')], { threads: 1, spans: false, select: select() })).out;
   const file = join(work, 'damaged.rdb');
   const kinds = new Map<string, number>();
   const check = async (label: string, bytes: Buffer, cut: boolean): Promise<void> => {
     writeFileSync(file, bytes);
-    const one = await memory([file], { threads: 1, select: select() });
+    const one = await memory([file], { threads: 1, spans: false, select: select() });
     const par = await memory([file], { threads: 3, chunkBytes: 1500, select: select() });
     if (one.error?.startsWith('ChecksumError') === true && par.error?.startsWith('CorruptError') === true) {
       // One thread parses a whole batch, up to the checksum, before estimating its keys; the
@@ -222,6 +222,9 @@ t.test('damaged files: the same error as one thread, rows a prefix of the whole'
     } else {
       t.equal(par.error, one.error, `${label}: ${one.error ?? 'no error'}`);
     }
+    // The same spans on the calling thread alone: the same rows and error.
+    const solo = await memory([file], { threads: 1, chunkBytes: 1500, select: select() });
+    t.ok(solo.error === par.error && solo.out.equals(par.out), `${label}: the same on one thread`);
     if (one.error === null) t.ok(par.out.equals(one.out), `${label}: same bytes`);
     else if (cut) t.ok(whole.subarray(0, par.out.length).equals(par.out), `${label}: the rows written are a prefix of the whole`);
     else t.ok(par.out.subarray(0, one.out.length).equals(one.out), `${label}: one thread's rows are a prefix of these`);
@@ -244,7 +247,7 @@ t.test('damaged files: the same error as one thread, rows a prefix of the whole'
 });
 
 t.test('the CLI: --threads, a value byte changed gives exit 5 after every row', async (t) => {
-  const f = fixturePath('redis-7.4.1-types.rdb'); // 2 MiB: below the default threshold, so --threads alone reads it on one thread
+  const f = fixturePath('redis-7.4.1-types.rdb'); // 2 MiB: below the default threshold, so both read it on the calling thread
   const one = await runCli(['inspect', '--format', 'memory', '--threads', '1', f]);
   const two = await runCli(['inspect', '--format', 'memory', '--threads', '2', f]);
   t.equal(two.code, 0);
@@ -264,6 +267,6 @@ t.test('the CLI: --threads, a value byte changed gives exit 5 after every row', 
   writeFileSync(damaged, b);
   const par = await memory([damaged], { threads: 3, chunkBytes: 65536, select: select() });
   t.match(par.error, /^ChecksumError: checksum: .*CRC-64 [0-9a-f]{16} over bytes 0\.\.\d+, found [0-9a-f]{16}$/, 'checksum error');
-  const whole = await memory([fixturePath('redis-7.4.1-nocompress.rdb')], { threads: 1, select: select() });
+  const whole = await memory([fixturePath('redis-7.4.1-nocompress.rdb')], { threads: 1, spans: false, select: select() });
   t.equal(par.out.toString().split('\n').length, whole.out.toString().split('\n').length, 'every row was written before the error');
 });

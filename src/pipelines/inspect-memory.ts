@@ -23,7 +23,7 @@ import { readRdbFile } from '../io/rdb-file.js';
 import { estimateKeyMemory, memoryModel, type EncodingConfig, type MemoryModel } from '../report/memory.js';
 import { ReportBuilder, type MemoryReport } from '../report/report.js';
 import { selectorForInput, type DropReason, type Selector } from './select.js';
-import { acquirePool, defaultThreads, PARALLEL_AVAILABLE, releasePool, scanFileParallel, type ParallelFileResult } from './memory-parallel.js';
+import { acquirePool, defaultThreads, mainThreadPool, PARALLEL_AVAILABLE, releasePool, scanFileParallel, type ParallelFileResult } from './memory-parallel.js';
 import { inspectedInputs, type InspectProgress } from './inspect.js';
 
 /** One key of `--format memory`. */
@@ -229,6 +229,12 @@ export interface WriteMemoryOptions extends MemoryOptions {
   parallelMinBytes?: number;
   /** Bytes per span handed to a worker. Default 4 MiB. */
   chunkBytes?: number;
+  /**
+   * Read files in spans (memory-parallel.ts: a skim cuts the file, each span's keys are estimated
+   * straight from their record bytes), on worker threads or on the calling thread (default true).
+   * False: every file through the reader, as inspectMemory reads (the same bytes; stdin always).
+   */
+  spans?: boolean;
 }
 
 const PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
@@ -265,10 +271,11 @@ export async function writeMemory(
   let spans = 0;
   let spansOnWorkers = 0;
   let keysWalked = 0;
-  const whole = threads > 1 && PARALLEL_AVAILABLE
+  const whole = opts.spans !== false
     ? async (name: string, index: number, fileField: string | undefined, selector: Selector): Promise<ParallelFileResult | null> => {
-      if ((await stat(name)).size < minBytes) return null;
-      pool ??= acquirePool(threads - 1);
+      // Worker threads for big files; the calling thread alone runs the spans of the others.
+      const workers = threads > 1 && PARALLEL_AVAILABLE && (await stat(name)).size >= minBytes;
+      if (workers) pool ??= acquirePool(threads - 1);
       const started = performance.now();
       const r = await scanFileParallel({ name, shown: name, index, fileField, selector }, {
         select: sel,
@@ -286,7 +293,7 @@ export async function writeMemory(
           lastProgress = t;
           opts.onProgress({ source: name, keys: keysRead, bytes, t: Math.round(t - started) });
         },
-      }, pool, write);
+      }, workers ? pool! : mainThreadPool(), write);
       spans += r.spans;
       spansOnWorkers += r.spansOnWorkers;
       keysWalked += r.keysWalked;

@@ -161,6 +161,14 @@ export function acquirePool(size: number): MemoryPool {
   return new MemoryPool(size);
 }
 
+let noWorkers: MemoryPool | null = null;
+
+/** A pool without workers: the calling thread runs every span (files below the parallel size, `--threads 1`). */
+export function mainThreadPool(): MemoryPool {
+  noWorkers ??= new MemoryPool(0);
+  return noWorkers;
+}
+
 /**
  * Returns a pool for reuse (one is kept). A run that stopped early may leave spans running: the
  * next input's messages queue behind them, and their answers are dropped.
