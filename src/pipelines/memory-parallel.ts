@@ -298,6 +298,45 @@ export async function scanFileParallel(
   };
 
   const fh = await open(name, 'r');
+  /**
+   * The next chunk's bytes, read while this chunk is skimmed and its span runs (the disk or page
+   * cache works while the threads do): [pos, pos + len) into buf; `done` gives the bytes read.
+   */
+  let ahead: { pos: number; buf: Uint8Array; done: Promise<number> } | null = null;
+  let aheadBuf: Uint8Array | null = null;
+  const readFully = async (dst: Uint8Array, off: number, len: number, pos: number): Promise<number> => {
+    let got = 0;
+    while (got < len) {
+      const { bytesRead } = await fh.read(dst, off + got, len - got, pos + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got;
+  };
+  const startAhead = (pos: number, fileSize: number): void => {
+    if (pos >= fileSize || cfg.chunkBytes <= 0) return;
+    const len = Math.min(cfg.chunkBytes, fileSize - pos);
+    const b = aheadBuf !== null && aheadBuf.length >= len ? aheadBuf : new Uint8Array(cfg.chunkBytes);
+    aheadBuf = null;
+    const done = readFully(b, 0, len, pos);
+    done.catch(() => undefined); // seen by readAt, or dropped with the run
+    ahead = { pos, buf: b, done };
+  };
+  /** Reads `dst[off..off+len)` from file offset `pos`, from the bytes read ahead when they start there; fewer bytes only at the file's end. */
+  const readAt = async (dst: Uint8Array, off: number, len: number, pos: number): Promise<number> => {
+    let got = 0;
+    if (ahead !== null) {
+      const a = ahead;
+      ahead = null;
+      const n = await a.done;
+      aheadBuf = a.buf;
+      if (a.pos === pos) {
+        got = Math.min(n, len);
+        dst.set(a.buf.subarray(0, got), off);
+      }
+    }
+    return got + await readFully(dst, off + got, len - got, pos + got);
+  };
   try {
     const fileSize = (await fh.stat()).size;
     let buf: Uint8Array<ArrayBuffer> = new Uint8Array(0);
@@ -404,10 +443,10 @@ export async function scanFileParallel(
       next ??= new Uint8Array(new ArrayBuffer(Math.max(cap, cfg.chunkBytes + SLACK)), 0, cap);
       next.set(buf.subarray(c.pos));
       let have = tail;
-      while (have < cap && !fileEnd) {
-        const { bytesRead } = await fh.read(next, have, cap - have, recStart + have);
-        if (bytesRead === 0) fileEnd = true;
-        have += bytesRead;
+      if (have < cap && !fileEnd) {
+        const got = await readAt(next, have, cap - have, recStart + have);
+        if (got < cap - have) fileEnd = true;
+        have += got;
       }
       if (have === tail) {
         failure = new TruncatedError({
@@ -424,6 +463,7 @@ export async function scanFileParallel(
       const view = have === cap ? next : next.subarray(0, have);
       // The CRC takes the old chunk's bytes up to `end` before the chunk goes to a worker.
       parser.switchTo(view, recStart, 0);
+      if (!fileEnd) startAhead(recStart + have, fileSize);
       if (spanStart >= 0) await dispatch(end);
       base = recStart;
       buf = view;
@@ -450,6 +490,7 @@ export async function scanFileParallel(
     if (isRdbError(e) && e.source === '') e.setSource(shown);
     throw e;
   } finally {
+    if (ahead !== null) await (ahead as { done: Promise<number> }).done.catch(() => 0);
     await fh.close();
   }
 }
