@@ -170,11 +170,12 @@ export class MemoryCsvWriter {
   /** The day of the last expiry written, and its date part (expiries cluster on a few days). */
   private lastDay = NaN;
   private lastDate: Uint8Array = new Uint8Array(0);
-  /** The last type and encoding words written, and their bytes. */
-  private lastType = '';
-  private lastTypeBytes: Uint8Array = new Uint8Array(0);
-  private lastEnc = '';
-  private lastEncBytes: Uint8Array = new Uint8Array(0);
+  /**
+   * The type and encoding words written so far and their bytes, looked up by identity first (the
+   * callers pass the estimate's constant strings: a few distinct ones, compared as pointers).
+   */
+  private readonly wordKeys: string[] = [];
+  private readonly wordVals: Uint8Array[] = [];
   /** The last `file` column written, and its CSV bytes. */
   private fileName: string | undefined;
   private fileBytes = new Uint8Array(0);
@@ -227,16 +228,8 @@ export class MemoryCsvWriter {
     database: number, type: string, kb: Uint8Array, ks: number, ke: number, sizeInBytes: number, encoding: string,
     numElements: number, lenLargestElement: number, expiry: number, file?: string,
   ): void {
-    let tw = this.lastTypeBytes;
-    if (type !== this.lastType) {
-      tw = this.lastTypeBytes = this.wordBytes(type);
-      this.lastType = type;
-    }
-    let ew = this.lastEncBytes;
-    if (encoding !== this.lastEnc) {
-      ew = this.lastEncBytes = this.wordBytes(encoding);
-      this.lastEnc = encoding;
-    }
+    const tw = this.wordBytes(type);
+    const ew = this.wordBytes(encoding);
     // 4 numbers of up to 21 characters and the database, 24 of expiry, 8 separators, the words.
     this.ensure(ke - ks + tw.length + ew.length + 160);
     const buf = this.buf;
@@ -300,10 +293,16 @@ export class MemoryCsvWriter {
 
   /** A word's UTF-8 bytes, from the cache. */
   private wordBytes(s: string): Uint8Array {
+    const keys = this.wordKeys;
+    for (let i = 0; i < keys.length; i++) if (keys[i] === s) return this.wordVals[i]!;
     let w = this.words.get(s);
     if (w === undefined) {
       w = utf8.encode(s);
       if (this.words.size < 1024) this.words.set(s, w);
+    }
+    if (keys.length < 16) {
+      keys.push(s);
+      this.wordVals.push(w);
     }
     return w;
   }

@@ -243,6 +243,16 @@ export interface ParallelFileResult {
 const EOF_OPCODE = new Uint8Array([0xff]);
 /** Room over the chunk size in a new buffer, for the partial record carried over. */
 const SLACK = 256 * 1024;
+/** Room before the bytes read ahead, for the partial record carried over from the chunk before. */
+const HEAD = 64 * 1024;
+
+/** A read of the next chunk's new bytes, started before they are needed (scanFileParallel). */
+interface AheadRead {
+  pos: number;
+  len: number;
+  ab: ArrayBuffer;
+  done: Promise<number>;
+}
 
 /** Bytes a record may exceed maxValueSize by, as the codec's reader allows. */
 const RECORD_SLACK = 1024 * 1024;
@@ -299,11 +309,12 @@ export async function scanFileParallel(
 
   const fh = await open(name, 'r');
   /**
-   * The next chunk's bytes, read while this chunk is skimmed and its span runs (the disk or page
-   * cache works while the threads do): [pos, pos + len) into buf; `done` gives the bytes read.
+   * The next chunk's new bytes, read while this chunk is skimmed and its span runs (the disk or
+   * page cache works while the threads do): file bytes [pos, pos + len) into `ab` at HEAD, so that
+   * the record carried over from this chunk (up to HEAD bytes) goes just before them and the two
+   * make the next chunk without copying the new bytes. `done` gives the bytes read.
    */
-  let ahead: { pos: number; buf: Uint8Array; done: Promise<number> } | null = null;
-  let aheadBuf: Uint8Array | null = null;
+  let ahead: AheadRead | null = null;
   const readFully = async (dst: Uint8Array, off: number, len: number, pos: number): Promise<number> => {
     let got = 0;
     while (got < len) {
@@ -313,29 +324,20 @@ export async function scanFileParallel(
     }
     return got;
   };
-  const startAhead = (pos: number, fileSize: number): void => {
-    if (pos >= fileSize || cfg.chunkBytes <= 0) return;
-    const len = Math.min(cfg.chunkBytes, fileSize - pos);
-    const b = aheadBuf !== null && aheadBuf.length >= len ? aheadBuf : new Uint8Array(cfg.chunkBytes);
-    aheadBuf = null;
-    const done = readFully(b, 0, len, pos);
-    done.catch(() => undefined); // seen by readAt, or dropped with the run
-    ahead = { pos, buf: b, done };
-  };
-  /** Reads `dst[off..off+len)` from file offset `pos`, from the bytes read ahead when they start there; fewer bytes only at the file's end. */
-  const readAt = async (dst: Uint8Array, off: number, len: number, pos: number): Promise<number> => {
-    let got = 0;
-    if (ahead !== null) {
-      const a = ahead;
-      ahead = null;
-      const n = await a.done;
-      aheadBuf = a.buf;
-      if (a.pos === pos) {
-        got = Math.min(n, len);
-        dst.set(a.buf.subarray(0, got), off);
-      }
+  /** A buffer of a span already done when one is big enough (chunks are about the same size), else a new one. */
+  const bufferOf = (bytes: number): ArrayBuffer => {
+    for (let i = 0; i < spare.length; i++) {
+      if (spare[i]!.byteLength >= bytes) return spare.splice(i, 1)[0]!;
     }
-    return got + await readFully(dst, off + got, len - got, pos + got);
+    return new ArrayBuffer(Math.max(bytes, HEAD + cfg.chunkBytes + SLACK));
+  };
+  const startAhead = (pos: number, fileSize: number): void => {
+    if (pos >= fileSize) return;
+    const len = Math.min(cfg.chunkBytes, fileSize - pos);
+    const ab = bufferOf(HEAD + len);
+    const done = readFully(new Uint8Array(ab), HEAD, len, pos);
+    done.catch(() => undefined); // seen when the next chunk is made, or dropped with the run
+    ahead = { pos, len, ab, done };
   };
   try {
     const fileSize = (await fh.stat()).size;
@@ -352,7 +354,9 @@ export async function scanFileParallel(
     const dispatch = async (end: number): Promise<void> => {
       if (end <= spanStart) return;
       while (inFlight.length >= maxInFlight) await settle();
-      const job = { input: inputId, buf: buf.buffer, base, start: spanStart, end, db: spanDb };
+      // Offsets in the job are the buffer's own (a chunk may start after read-ahead head-room).
+      const off = buf.byteOffset;
+      const job = { input: inputId, buf: buf.buffer, base: base - off, start: spanStart + off, end: end + off, db: spanDb };
       const length = end - spanStart;
       const endsAt = base + end;
       spanStart = end;
@@ -431,20 +435,24 @@ export async function scanFileParallel(
       // No record completed in this chunk: grow geometrically, so re-parsing stays linear.
       if (c.pos === Math.max(spanStart, 0)) cap = Math.max(cap, 2 * tail);
       cap = Math.max(tail, Math.min(cap, fileSize - recStart));
-      // A buffer of a span already done when one is big enough (chunks are about the same size).
-      let next: Uint8Array<ArrayBuffer> | null = null;
-      for (let i = 0; i < spare.length; i++) {
-        if (spare[i]!.byteLength >= cap) {
-          next = new Uint8Array(spare[i]!, 0, cap);
-          spare.splice(i, 1);
-          break;
-        }
-      }
-      next ??= new Uint8Array(new ArrayBuffer(Math.max(cap, cfg.chunkBytes + SLACK)), 0, cap);
-      next.set(buf.subarray(c.pos));
+      let next: Uint8Array<ArrayBuffer>;
       let have = tail;
+      const a = ahead as AheadRead | null; // set by startAhead, which TypeScript does not follow
+      ahead = null;
+      const aheadGot = a === null ? 0 : await a.done;
+      if (a !== null && a.pos === recStart + tail && tail <= HEAD && a.ab.byteLength >= HEAD + cap - tail) {
+        // The bytes read ahead start where this chunk ends: the carried record goes before them.
+        next = new Uint8Array(a.ab, HEAD - tail, cap);
+        next.set(buf.subarray(c.pos));
+        have += Math.min(aheadGot, cap - tail);
+        if (aheadGot < a.len) fileEnd = true;
+      } else {
+        if (a !== null && spare.length < 4) spare.push(a.ab);
+        next = new Uint8Array(bufferOf(cap), 0, cap);
+        next.set(buf.subarray(c.pos));
+      }
       if (have < cap && !fileEnd) {
-        const got = await readAt(next, have, cap - have, recStart + have);
+        const got = await readFully(next, have, cap - have, recStart + have);
         if (got < cap - have) fileEnd = true;
         have += got;
       }
@@ -490,7 +498,7 @@ export async function scanFileParallel(
     if (isRdbError(e) && e.source === '') e.setSource(shown);
     throw e;
   } finally {
-    if (ahead !== null) await (ahead as { done: Promise<number> }).done.catch(() => 0);
+    if (ahead !== null) await (ahead as AheadRead).done.catch(() => 0);
     await fh.close();
   }
 }
