@@ -247,8 +247,12 @@ interface Decoder {
 let decoder: Decoder | null | undefined;
 let bytes = new Uint8Array(0);
 let words = new Int32Array(0);
-/** Bytes 0..12 hold the walk's results; the compressed input starts here. */
-const IN = 16;
+/**
+ * Bytes 0..12 hold the walk's results; then the region lzfWasmShare keeps for another module
+ * sharing this memory; the compressed input (or the preloaded array) starts at IN.
+ */
+const SHARED_AT = 16;
+let IN = 16;
 /**
  * Largest output taken here: the module's memory never shrinks, so one huge value would keep
  * that much allocated for the life of the process. Bigger ones go to the JavaScript decoder.
@@ -365,4 +369,31 @@ export function listpackWalkPreloaded(src: Uint8Array, start: number, end: numbe
   listpackWalk.maxEven = words[1]!;
   listpackWalk.maxOdd = words[2]!;
   return n;
+}
+
+/**
+ * Keeps `bytes` of this module's memory, from the returned offset, for another WebAssembly module
+ * that imports the memory (src/format/memory-csv-wasm.ts writes memory rows there, reading keys
+ * straight from a preloaded span). The same region for every call asking no more than the first;
+ * null when WebAssembly is not available or a bigger region is asked for later. Forgets any
+ * preloaded array. The memory may grow (never shrink) with later decodes: views of it must be
+ * made again when its buffer changes.
+ */
+export function lzfWasmShare(bytes: number): { memory: WasmMemory; offset: number } | null {
+  if (decoder === undefined) decoder = load();
+  if (decoder === null) return null;
+  const size = (bytes + 15) & ~15;
+  if (IN === SHARED_AT) {
+    IN = SHARED_AT + size;
+    preloaded = null;
+    grow(IN + 16);
+  } else if (size > IN - SHARED_AT) {
+    return null;
+  }
+  return { memory: decoder.m, offset: SHARED_AT };
+}
+
+/** Where lzfWasmPreload put the array in the module's memory (valid while it is preloaded). */
+export function lzfWasmPreloadedAt(src: Uint8Array): number {
+  return src === preloaded ? IN : -1;
 }

@@ -6,6 +6,7 @@
 
 export const I32 = 0x7f;
 export const I64 = 0x7e;
+export const F64 = 0x7c;
 /** The empty block type. */
 export const VOID = 0x40;
 
@@ -17,6 +18,9 @@ export const OP = {
   i32Const: 0x41, i32Eqz: 0x45, i32Eq: 0x46, i32Ne: 0x47, i32LtS: 0x48, i32LtU: 0x49, i32GtU: 0x4b, i32GeU: 0x4f,
   i32Add: 0x6a, i32Sub: 0x6b, i32DivU: 0x6e, i32And: 0x71, i32Or: 0x72, i32Xor: 0x73, i32Shl: 0x74, i32ShrS: 0x75, i32ShrU: 0x76,
   i64Xor: 0x85, i64ShrU: 0x88, i32WrapI64: 0xa7,
+  i32GtS: 0x4a, i32LeU: 0x4d, i32GeS: 0x4e, i32Mul: 0x6c, i32RemU: 0x70, select: 0x1b,
+  f64Lt: 0x63, f64Ge: 0x66, f64Neg: 0x9a, f64Floor: 0x9c, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3,
+  i32TruncF64U: 0xab, f64ConvertI32U: 0xb8,
 } as const;
 
 export function uleb(n: number): number[] {
@@ -54,6 +58,12 @@ export function name(s: string): number[] {
 export const get = (l: number): number[] => [OP.localGet, l];
 export const set = (l: number): number[] => [OP.localSet, l];
 export const konst = (v: number): number[] => [OP.i32Const, ...sleb(v)];
+/** f64.const v (8 bytes, little-endian). */
+export const f64Const = (v: number): number[] => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setFloat64(0, v, true);
+  return [0x44, ...b];
+};
 /** Memory access immediates: alignment hint (log2) and a constant offset. */
 export const mem = (align: number, offset = 0): number[] => [align, ...uleb(offset)];
 

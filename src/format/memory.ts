@@ -193,6 +193,11 @@ export class MemoryCsvWriter {
     this.buf = next;
   }
 
+  /** Appends bytes already formatted (rows written elsewhere, e.g. src/format/memory-csv-wasm.ts). */
+  append(b: Uint8Array): void {
+    this.bytes(b);
+  }
+
   private bytes(b: Uint8Array): void {
     this.ensure(b.length);
     this.buf.set(b, this.n);

@@ -5,11 +5,12 @@
  * runner parses it in full, applies the selection, estimates each kept key and writes its CSV or
  * JSON line, and computes the span's CRC-64 for the file checksum.
  */
-import { Crc64, isRdbError, lzfWasmPreload, rdb, RdbParser, TYPE_KIND, type RdbErrorInfo, type RdbErrorKind, type RdbRecord } from '../../native-free-parser/index.js';
+import { Crc64, isRdbError, lzfWasmPreload, lzfWasmPreloadedAt, rdb, RdbParser, TYPE_KIND, type RdbErrorInfo, type RdbErrorKind, type RdbRecord } from '../../native-free-parser/index.js';
 import { NEED_MORE } from '../../native-free-parser/bytes/cursor.js';
 import type { SharedOptions } from '../cli-options.js';
 import { UsageError } from '../errors.js';
 import { MemoryRowWriter } from '../format/memory.js';
+import { CsvRowsWasm } from '../format/memory-csv-wasm.js';
 import { estimateKeyMemory, estimateValueAt, memoryModel, valueEstimate, type EncodingConfig, type MemoryModel } from '../report/memory.js';
 import { createSelector, type DropReason, type Selector, type SnapshotTimeSource } from './select.js';
 
@@ -128,6 +129,9 @@ export class SpanRunner {
   private wDb = 0;
   /** Decimal text of an integer-encoded key. */
   private readonly intKey = new Uint8Array(24);
+  /** The walk's rows written in WebAssembly (null: in JavaScript, or no walk). */
+  private readonly wasmRows: CsvRowsWasm | null;
+  private readonly appendRows: (rows: Uint8Array) => void;
 
   constructor(readonly msg: InputMessage) {
     this.parser = new RdbParser({ source: msg.source, maxValueSize: msg.maxValueSize, verifyChecksum: false });
@@ -143,6 +147,10 @@ export class SpanRunner {
       (sel.dbMap === undefined || sel.dbMap.size === 0) && sel.intoDb === undefined && sel.expireOffset === 0 && !sel.rebaseExpiry;
     this.dropExpired = sel.dropExpired;
     this.now = sel.now;
+    // Before any span is preloaded: the region this takes moves the codec's preload area.
+    this.wasmRows = this.walk && msg.fileField === undefined ? CsvRowsWasm.create() : null;
+    const csv = this.rows.csv;
+    this.appendRows = (rows) => csv.append(rows);
   }
 
   /** The span's rows and counts; an error stops the span and comes back as data after its rows. */
@@ -233,6 +241,10 @@ export class SpanRunner {
   private walkRecords(b: Uint8Array, p: number, end: number, db: number): number {
     const model = this.model;
     const csv = this.rows.csv;
+    const wasmRows = this.wasmRows;
+    const appendRows = this.appendRows;
+    // The span's bytes in the codec's WebAssembly memory (the walk's keys are read there), or -1.
+    const at = wasmRows === null ? -1 : lzfWasmPreloadedAt(b);
     const largest = this.msg.largestElement;
     const file = this.msg.fileField;
     let read = 0;
@@ -321,7 +333,14 @@ export class SpanRunner {
         } else {
           kept++;
           bytes += v.bytes;
-          csv.fieldsAt(db, KIND_OF[op]!, kb, ks, ke, v.bytes, v.encoding, v.elements, v.largestElement, expireAt, file);
+          // In WebAssembly when the key is in the preloaded span and the expiry a plain time.
+          if (
+            at < 0 || kb !== b || (expireAt >= 0 && (expireAt >= 253402300800000 || expireAt !== Math.floor(expireAt))) ||
+            !wasmRows!.row(db, KIND_OF[op]!, at + ks, at + ke, v.bytes, v.encoding, v.elements, v.largestElement, expireAt, appendRows)
+          ) {
+            wasmRows?.flush(appendRows);
+            csv.fieldsAt(db, KIND_OF[op]!, kb, ks, ke, v.bytes, v.encoding, v.elements, v.largestElement, expireAt, file);
+          }
         }
         p = valueEnd;
         start = p;
@@ -330,6 +349,8 @@ export class SpanRunner {
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       // A damaged value: the reader reports it, with its offset.
+    } finally {
+      wasmRows?.flush(appendRows);
     }
     this.wRead = read;
     this.wKept = kept;
