@@ -1,25 +1,25 @@
 /**
- * `inspect --format memory` of one file on several cores.
+ * `inspect --format memory` of one file, in spans: on worker threads (big files), or on the calling
+ * thread alone (mainThreadPool: smaller files, `--threads 1`).
  *
  * An RDB file cannot be cut at arbitrary offsets: only a parse finds where records begin. So the
- * main thread reads the file in chunks and skims it (RdbParser.skimKeys: every record's extent is
- * walked and checked, no key is built); each chunk's complete records become one span, with the
- * database current at its start. A span goes to a worker thread (memory-thread.ts) when one has
- * fewer than 2 queued, else the main thread runs it itself; either way memory-span.ts parses it
- * again in full, applies the selection, estimates each key, writes its CSV or JSON lines and
- * computes the span's CRC-64. The main thread writes the spans' bytes in file order and checks the
- * file's checksum by combining the spans' CRCs (Crc64.append).
+ * calling thread reads the file in chunks (the next one read ahead while this one is worked on)
+ * and skims it (RdbParser.skimKeys: every record's extent is walked and checked, no key is built);
+ * each chunk's complete records become one span, with the database current at its start. A span
+ * goes to a worker thread (memory-thread.ts) when one has fewer than 2 queued, else the calling
+ * thread runs it itself; either way memory-span.ts estimates each key straight from its record
+ * bytes (the reader takes what that walk leaves), applies the selection, writes its CSV or JSON
+ * lines and computes the span's CRC-64. The calling thread writes the spans' bytes in file order
+ * and checks the file's checksum by combining the spans' CRCs (Crc64.append).
  *
- * The skim is about a tenth of the work; the rest (building records, the estimate, inflating
- * compressed listpacks for `len_largest_element`, formatting, the CRC) is spread over the
- * threads. Memory stays bounded: at most 2 spans per worker and 2 more are in flight, each a chunk
- * (default 4 MiB) plus its rows; span buffers come back from the workers for the next chunks.
+ * Memory stays bounded: at most 2 spans per worker and 8 more are in flight, each a chunk (default
+ * 4 MiB) plus its rows; span buffers come back from the workers for the next chunks.
  *
- * Errors keep the one-thread reader's meaning and order: a span's error (a damaged value) is
- * thrown after the rows before it are written; the skim's own (a bad length, a truncated file)
- * after every earlier span's rows; a checksum mismatch after all rows. One thread parses a batch
- * of records before it estimates them, so when a damaged value sits in the file's last batch it
- * reports the checksum first; the spans find the damaged value (exit 3 rather than 5).
+ * Errors keep the reader's meaning and order: a span's error (a damaged value) is thrown after
+ * the rows before it are written; the skim's own (a bad length, a truncated file) after every
+ * earlier span's rows; a checksum mismatch after all rows. The reader parses a batch of records
+ * before it estimates them, so when a damaged value sits in the file's last batch it reports the
+ * checksum first; the spans find the damaged value (exit 3 rather than 5).
  */
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';

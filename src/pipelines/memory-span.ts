@@ -1,9 +1,11 @@
 /**
- * One span of an RDB file, parsed and turned into memory rows: the work unit of the parallel
- * `inspect --format memory` (memory-parallel.ts), run on a worker thread (memory-thread.ts) or on
- * the main thread itself. A span starts and ends on record boundaries the main thread found; the
- * runner parses it in full, applies the selection, estimates each kept key and writes its CSV or
- * JSON line, and computes the span's CRC-64 for the file checksum.
+ * One span of an RDB file turned into memory rows: the work unit of `inspect --format memory`
+ * (memory-parallel.ts), run on a worker thread (memory-thread.ts) or on the calling thread. A span
+ * starts and ends on record boundaries the skim found. The span walk (walkRecords) estimates each
+ * key straight from its record bytes and writes its CSV row (in WebAssembly when it can,
+ * src/format/memory-csv-wasm.ts); the reader takes, one record group at a time, what the walk
+ * leaves, and every key when the selection changes keys or the rows are JSON. The runner also
+ * computes the span's CRC-64 for the file checksum.
  */
 import { Crc64, isRdbError, lzfWasmPreload, lzfWasmPreloadedAt, rdb, RdbParser, TYPE_KIND, type RdbErrorInfo, type RdbErrorKind, type RdbRecord } from '../../native-free-parser/index.js';
 import { NEED_MORE } from '../../native-free-parser/bytes/cursor.js';
