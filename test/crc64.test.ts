@@ -181,14 +181,7 @@ t.test('long updates run in WebAssembly and give what the JavaScript step gives'
   t.equal(crc64WasmAvailable(), true, 'the WebAssembly module loads');
   // xorshift bytes, cut into parts shorter than the WebAssembly threshold (the JavaScript step)
   // and fed whole (WebAssembly), at every alignment, across its 1 MiB copy chunks.
-  const buf = new Uint8Array(3 * 1024 * 1024 + 21);
-  let x = 0x2545f491;
-  for (let i = 0; i < buf.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf[i] = x;
-  }
+  const buf = randomBytes(3 * 1024 * 1024 + 21, 0x2545f491);
   for (const len of [2048, 2049, 4095, 65543, 1024 * 1024, 1024 * 1024 + 1, buf.length - 8]) {
     for (const off of [0, 1, 3, 7]) {
       const whole = new Crc64();

@@ -9,21 +9,18 @@ import t from 'tap';
 import { lzfWasmPreload, lzfWasmPreloadedAt } from '../native-free-parser/index.js';
 import { CsvRowsWasm } from '../src/format/memory-csv-wasm.js';
 import { MemoryCsvWriter } from '../src/format/memory.js';
+import { rng } from './helpers/rng.js';
 
-function rng(seed: number): () => number {
-  let x = seed | 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
+/** A uint32 from the helpers' PRNG. */
+function u32s(seed: number): () => number {
+  const r = rng(seed);
+  return () => Math.floor(r() * 4294967296);
 }
 
 t.test('rows in WebAssembly are the JavaScript writer\'s bytes', async (t) => {
   const wasm = CsvRowsWasm.create();
   t.ok(wasm !== null, 'the module loads and shares the codec\'s memory');
-  const r = rng(7);
+  const r = u32s(7);
   // Keys: plain ones, and ones with every kind of byte that needs the slow path.
   const te = new TextEncoder();
   const keys: Uint8Array[] = [
