@@ -9,9 +9,10 @@
  * makes the caller run the JavaScript decoder (lzf.ts), which throws the precise CorruptError. So
  * both decoders accept exactly the same streams, and errors read the same whichever ran.
  *
- * Memory layout per call: the compressed bytes at 0, then the output at `outAt` (8-aligned, after
- * the input and 8 bytes of padding), then 8 bytes of slack: the copy loops move whole 8-byte
- * words, so they may read up to 7 bytes past an instruction's source and write up to 7 past its
+ * Memory layout per call: the compressed bytes at IN (copied in, or an array preloaded there),
+ * then the output at `outAt` (8-aligned, after the input and 32 bytes of padding), then 40 bytes
+ * of slack: the copies move whole 8-byte words (a literal run, at most 32 bytes, always four), so
+ * they may read up to 31 bytes past an instruction's source and write up to 31 past its
  * destination. Overreads land in the padding or the output area; overwrites land after the
  * current output end, where later instructions write anyway, or in the slack.
  */
@@ -62,7 +63,9 @@ const BODY: number[] = [
   ...get(C), ...konst(1), OP.i32Add, ...set(N),
   ...get(IP), ...get(N), OP.i32Add, ...get(IEND), OP.i32GtU, ...failIf(-1),
   ...get(OUTP), ...get(N), OP.i32Add, ...get(OEND), OP.i32GtU, ...failIf(-2),
-  ...copyWords(IP, OUTP),
+  // A literal run is at most 32 bytes: four words whatever its length (the padding after the
+  // input and the slack after the output take the excess).
+  ...[0, 8, 16, 24].flatMap((k) => [...get(OUTP), ...get(IP), OP.i64Load, ...mem(0, k), OP.i64Store, ...mem(0, k)]),
   ...get(IP), ...get(N), OP.i32Add, ...set(IP),
   ...get(OUTP), ...get(N), OP.i32Add, ...set(OUTP),
   OP.else,
@@ -294,7 +297,7 @@ export function lzfWasmPreload(src: Uint8Array | null): void {
   if (src === null || src.length > MAX_PRELOAD) return;
   if (decoder === undefined) decoder = load();
   if (decoder === null) return;
-  grow(IN + src.length + 16);
+  grow(IN + src.length + 40);
   bytes.set(src, IN);
   preloaded = src;
 }
@@ -311,16 +314,16 @@ function decode(src: Uint8Array, start: number, end: number, ulen: number): bool
   if (decoder === undefined) decoder = load();
   if (decoder === null || ulen > MAX_OUTPUT) return false;
   if (src === preloaded) {
-    // The input is in place: the output goes after the whole array (and 8 bytes of padding).
-    outAt = (IN + src.length + 15) & ~7;
-    grow(outAt + ulen + 16);
+    // The input is in place: the output goes after the whole array (and 32 bytes of padding).
+    outAt = (IN + src.length + 39) & ~7;
+    grow(outAt + ulen + 40);
     return decoder.d(IN + start, IN + end, outAt, outAt + ulen) === outAt + ulen;
   }
   // Another array: its stream is copied in (after the preloaded one, which stays).
-  const at = preloaded === null ? IN : (IN + preloaded.length + 15) & ~7;
+  const at = preloaded === null ? IN : (IN + preloaded.length + 39) & ~7;
   const inLen = end - start;
-  outAt = (at + inLen + 15) & ~7; // 8 bytes of padding after the input, 8-aligned
-  grow(outAt + ulen + 16);
+  outAt = (at + inLen + 39) & ~7; // 32 bytes of padding after the input, 8-aligned
+  grow(outAt + ulen + 40);
   bytes.set(src.subarray(start, end), at);
   return decoder.d(at, at + inLen, outAt, outAt + ulen) === outAt + ulen;
 }
