@@ -11,6 +11,7 @@
  * magnitude, an expiry that is none (-1) or an integral time in years 1970..9999.
  */
 import { lzfWasmShare } from '../../native-free-parser/index.js';
+import { csvField } from './memory.js';
 import {
   F64, f64Const, get, HEADER, I32, instantiate, konst, mem, name, OP, section, set, uleb, VOID, type WasmMemory,
 } from '../../native-free-parser/wasm-asm.js';
@@ -170,12 +171,13 @@ function timeBody(): number[] {
 }
 
 /**
- * Function 5, row(db, tw, twl, ks, ke, size, ew, ewl, elements, largest, expiry, o): one CSV line
- * at o (database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry\n);
- * returns its end, or -1 when the key needs the JavaScript writer.
+ * Function 5, row(db, tw, twl, ks, ke, size, ew, ewl, elements, largest, expiry, fa, fl, o): one
+ * CSV line at o (database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry,
+ * then `,file` when fl > 0, then \n); returns its end, or -1 when the key needs the JavaScript
+ * writer.
  */
 function rowBody(): number[] {
-  const [DB, TW, TWL, KS, KE, SIZE, EW, EWL, EL, LG, EXP, O, K] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const [DB, TW, TWL, KS, KE, SIZE, EW, EWL, EL, LG, EXP, FA, FL, O, K] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
   const comma = (): number[] => [...byteAt(O, 0, COMMA), ...inc(O, 1)];
   return [
     ...get(DB), ...get(O), ...call(0), ...set(O), ...comma(),
@@ -190,6 +192,9 @@ function rowBody(): number[] {
     ...get(LG), ...get(O), ...call(1), ...set(O), ...comma(),
     ...get(EXP), ...f64Const(0), OP.f64Ge,
     OP.if, VOID, ...get(EXP), ...get(O), ...call(4), ...set(O), OP.end,
+    // The file column, when there are several inputs (its CSV field's bytes at FA).
+    ...get(FL),
+    OP.if, VOID, ...comma(), ...get(FA), ...get(FL), ...get(O), ...call(2), ...set(O), OP.end,
     ...byteAt(O, 0, 0x0a),
     ...get(O), ...konst(1), OP.i32Add,
     OP.end,
@@ -207,7 +212,7 @@ function moduleBytes(): Uint8Array {
     0x60, 2, I32, I32, 1, I32, // u32
     0x60, 2, F64, I32, 1, I32, // num, time
     0x60, 3, I32, I32, I32, 1, I32, // cp, key
-    0x60, 12, I32, I32, I32, I32, I32, F64, I32, I32, F64, F64, F64, I32, 1, I32, // row
+    0x60, 14, I32, I32, I32, I32, I32, F64, I32, I32, F64, F64, F64, I32, I32, I32, 1, I32, // row
   ]);
   const imports = section(2, [1, ...name('e'), ...name('m'), 0x02, 0x00, 1]);
   const func = section(3, [6, 0, 1, 2, 2, 1, 3]);
@@ -229,15 +234,16 @@ declare const WebAssembly: {
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 };
 
-/** Bytes of the shared region: words first, then rows. */
+/** Bytes of the shared region: words first, then the file column's field, then rows. */
 const WORDS = 4096;
+const FILE = 4096;
 const ROWS = 256 * 1024;
 /** A row's bytes besides its key, at most: 5 numbers of 21, 24 of expiry, separators, 2 words of 64. */
 const ROW_ROOM = 5 * 21 + 24 + 8 + 2 * 64;
 
 type RowFn = (
   db: number, tw: number, twl: number, ks: number, ke: number, size: number, ew: number, ewl: number,
-  elements: number, largest: number, expiry: number, o: number,
+  elements: number, largest: number, expiry: number, fa: number, fl: number, o: number,
 ) => number;
 
 const utf8 = new TextEncoder();
@@ -255,16 +261,41 @@ export class CsvRowsWasm {
   private readonly rowsStart: number;
   private readonly rowsEnd: number;
 
+  /** The file column's text last set, where its field's bytes are, and their length (-1: too long). */
+  private file: string | undefined;
+  private readonly fileAt: number;
+  private fileLen = 0;
+
   private constructor(private readonly memory: WasmMemory, region: number, private readonly r: RowFn) {
     this.wordsEnd = region;
-    this.rowsStart = region + WORDS;
+    this.fileAt = region + WORDS;
+    this.rowsStart = region + WORDS + FILE;
     this.rowsEnd = this.rowsStart + ROWS;
     this.o = this.rowsStart;
   }
 
+  /** The file column's field bytes for `file` (several inputs), or none; false when too long for the region. */
+  private setFile(file: string | undefined): boolean {
+    if (file === this.file) return this.fileLen >= 0;
+    this.file = file;
+    if (file === undefined) {
+      this.fileLen = 0;
+      return true;
+    }
+    const b = utf8.encode(csvField(file));
+    if (b.length > FILE || b.length === 0) {
+      // Too long, or an empty name (whose column the JavaScript writer writes as nothing).
+      this.fileLen = -1;
+      return false;
+    }
+    new Uint8Array(this.memory.buffer).set(b, this.fileAt);
+    this.fileLen = b.length;
+    return true;
+  }
+
   /** The writer, or null when WebAssembly or the codec's shared memory is not available. */
   static create(): CsvRowsWasm | null {
-    const shared = lzfWasmShare(WORDS + ROWS);
+    const shared = lzfWasmShare(WORDS + FILE + ROWS);
     if (shared === null) return null;
     let r: RowFn;
     try {
@@ -304,16 +335,19 @@ export class CsvRowsWasm {
    */
   row(
     db: number, type: string, ks: number, ke: number, size: number, encoding: string,
-    elements: number, largest: number, expiry: number, out: (rows: Uint8Array) => void,
+    elements: number, largest: number, expiry: number, file: string | undefined, out: (rows: Uint8Array) => void,
   ): boolean {
-    if (this.o + (ke - ks) + ROW_ROOM > this.rowsEnd) {
+    if (file !== this.file && !this.setFile(file)) return false;
+    if (this.fileLen < 0) return false;
+    const room = (ke - ks) + ROW_ROOM + this.fileLen + 1;
+    if (this.o + room > this.rowsEnd) {
       this.flush(out);
-      if (this.o + (ke - ks) + ROW_ROOM > this.rowsEnd) return false;
+      if (this.o + room > this.rowsEnd) return false;
     }
     const tw = this.word(type);
     const ew = this.word(encoding);
     if (tw < 0 || ew < 0) return false;
-    const end = this.r(db, tw, type.length, ks, ke, size, ew, encoding.length, elements, largest, expiry, this.o);
+    const end = this.r(db, tw, type.length, ks, ke, size, ew, encoding.length, elements, largest, expiry, this.fileAt, this.fileLen, this.o);
     if (end < 0) return false;
     this.o = end;
     return true;

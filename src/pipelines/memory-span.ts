@@ -155,7 +155,7 @@ export class SpanRunner {
     this.dropExpired = sel.dropExpired;
     this.now = sel.now;
     // Before any span is preloaded: the region this takes moves the codec's preload area.
-    this.wasmRows = this.walk && msg.fileField === undefined ? CsvRowsWasm.create() : null;
+    this.wasmRows = this.walk ? CsvRowsWasm.create() : null;
     const csv = this.rows.csv;
     this.appendRows = (rows) => csv.append(rows);
   }
@@ -349,7 +349,7 @@ export class SpanRunner {
           // In WebAssembly when the key is in the preloaded span and the expiry a plain time.
           if (
             at < 0 || kb !== b || (expireAt >= 0 && (expireAt >= 253402300800000 || expireAt !== Math.floor(expireAt))) ||
-            !wasmRows!.row(db, KIND_OF[op]!, at + ks, at + ke, v.bytes, v.encoding, v.elements, v.largestElement, expireAt, appendRows)
+            !wasmRows!.row(db, KIND_OF[op]!, at + ks, at + ke, v.bytes, v.encoding, v.elements, v.largestElement, expireAt, file, appendRows)
           ) {
             wasmRows?.flush(appendRows);
             csv.fieldsAt(db, KIND_OF[op]!, kb, ks, ke, v.bytes, v.encoding, v.elements, v.largestElement, expireAt, file);
