@@ -183,12 +183,12 @@ export class RdbParser {
         if (count < 0 || count > max) break;
         q = skimNext;
         for (let i = 0; i < count && q >= 0; i++) {
-          // Packed nodes only when LZF-compressed (a raw listpack's header is parseItem's to check).
-          if (q + 1 >= end || b[q] !== QUICKLIST_NODE_PACKED || b[q + 1] !== 0xc3) {
+          // Packed nodes (plain ones are parseItem's, which checks they are not empty).
+          if (q + 1 >= end || b[q] !== QUICKLIST_NODE_PACKED) {
             q = -1;
             break;
           }
-          q = skimString(b, q + 1, end, max);
+          q = skimListpack(b, q + 1, end, max);
         }
       } else if (type === TYPE_LIST || type === TYPE_SET || type === TYPE_HASH || type === TYPE_ZSET_2) {
         const count = skimLen(b, q, end);
@@ -201,8 +201,10 @@ export class RdbParser {
           if (type === TYPE_ZSET_2 && q >= 0) q += 8;
         }
       } else {
-        // A listpack, ziplist, intset or zipmap blob: skimmed here when LZF-compressed.
-        q = q < end && b[q] === 0xc3 ? skimString(b, q, end, max) : -1;
+        // A listpack blob, or a ziplist, intset or zipmap blob when LZF-compressed.
+        q = type === TYPE_HASH_LISTPACK || type === TYPE_ZSET_LISTPACK || type === TYPE_SET_LISTPACK
+          ? skimListpack(b, q, end, max)
+          : q < end && b[q] === 0xc3 ? skimString(b, q, end, max) : -1;
       }
       if (q < 0 || q > end) break;
       p = q;
@@ -802,6 +804,25 @@ function skimString(b: Uint8Array, q: number, end: number, max: number): number 
   if (ulen < 0 || ulen > max) return -1;
   const e = skimNext + clen;
   return e <= end ? e : -1;
+}
+
+/**
+ * Skips a listpack blob at `b[q]` as parseItem does, returning where it ends, or -1 for parseItem
+ * to decide: LZF-compressed, its extent only; raw, the header checks of listpackCount too (at least
+ * 7 bytes, total_bytes equal to the blob's length, the end marker last, a count other than 65535,
+ * which would ask for a walk).
+ */
+function skimListpack(b: Uint8Array, q: number, end: number, max: number): number {
+  if (q >= end) return -1;
+  if (b[q] === 0xc3) return skimString(b, q, end, max);
+  const n = skimLen(b, q, end);
+  if (n < 7 || n > max) return -1;
+  const s = skimNext;
+  const e = s + n;
+  if (e > end) return -1;
+  const total = (b[s]! | (b[s + 1]! << 8) | (b[s + 2]! << 16)) + b[s + 3]! * 0x1000000;
+  if (total !== n || b[e - 1] !== 0xff || (b[s + 4]! === 0xff && b[s + 5]! === 0xff)) return -1;
+  return e;
 }
 
 function isAsyncIterable(x: unknown): x is AsyncIterable<Uint8Array> {
