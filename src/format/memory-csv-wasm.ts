@@ -248,6 +248,9 @@ type RowFn = (
 
 const utf8 = new TextEncoder();
 
+/** This thread's writer once made (null: none can be), undefined before. */
+let instance: CsvRowsWasm | null | undefined;
+
 /**
  * The rows of one thread's spans, written in WebAssembly into the region the codec shares; `flush`
  * hands them on in blocks. One per thread (the codec's module is per thread).
@@ -293,18 +296,23 @@ export class CsvRowsWasm {
     return true;
   }
 
-  /** The writer, or null when WebAssembly or the codec's shared memory is not available. */
+  /**
+   * This thread's writer (one per thread: it writes into the one region the codec's module shares;
+   * the spans of every input run one after the other on it), or null when WebAssembly or the
+   * codec's shared memory is not available.
+   */
   static create(): CsvRowsWasm | null {
+    if (instance !== undefined) return instance;
+    instance = null;
     const shared = lzfWasmShare(WORDS + FILE + ROWS);
     if (shared === null) return null;
-    let r: RowFn;
     try {
       const inst = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()), { e: { m: shared.memory } });
-      r = inst.exports['r'] as RowFn;
+      instance = new CsvRowsWasm(shared.memory, shared.offset, inst.exports['r'] as RowFn);
     } catch {
-      return null;
+      // no WebAssembly here: the JavaScript writer writes every row
     }
-    return new CsvRowsWasm(shared.memory, shared.offset, r);
+    return instance;
   }
 
   /** A word's address in the region (its length is the caller's: ASCII words only), or -1 when the area is full. */
