@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
 import { EXIT, UsageError } from '../errors.js';
 import { keyText } from '../format/jsonl.js';
-import { diff, type DiffDifference, type DiffProgress, type DiffReport } from '../pipelines/diff.js';
+import type { DiffDifference, DiffProgress, DiffReport } from '../pipelines/diff.js';
 import { parseDuration } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
 import { passProgress } from './progress.js';
@@ -45,6 +45,8 @@ export const registerDiff: RegisterCommand = (program: Command, ctx: CommandCont
     const progress = passProgress<DiffProgress>(ctx, g.json, g.quiet);
     let report: DiffReport;
     try {
+      // Loaded when the command runs: the other commands start without it.
+      const { diff } = await import('../pipelines/diff.js');
       report = await diff(a, b, {
         select,
         ttlTolerance,

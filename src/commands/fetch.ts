@@ -7,9 +7,7 @@
 import { Option, type Command } from 'commander';
 import { addOptions, globalOptionsFrom, TLS_OPTIONS, tlsOptionsFrom, type TlsOptions } from '../cli-options.js';
 import { EXIT, UsageError } from '../errors.js';
-import {
-  clusterMasters, fetch, readSourcesFile, type FetchEvent, type FetchOptions, type FetchPhase, type FetchReport,
-} from '../pipelines/fetch.js';
+import type { FetchEvent, FetchOptions, FetchPhase, FetchReport } from '../pipelines/fetch.js';
 import { readTlsFiles } from '../redis/connection.js';
 import { parseDuration, parseUri, type RedisUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
@@ -62,6 +60,8 @@ export async function fetchOptionsFrom(
   raw: Readonly<Record<string, unknown>>, args: readonly string[], ctx: CommandContext, extraUris: readonly RedisUri[] = [],
 ): Promise<Omit<FetchOptions, 'outDir'>> {
   const env = ctx.io.env;
+  // Loaded when the command runs: the other commands start without it.
+  const { clusterMasters, readSourcesFile } = await import('../pipelines/fetch.js');
   const sources: RedisUri[] = args.map((a) => parseUri(a, 'SOURCE', env));
   if (typeof raw['sources'] === 'string') sources.push(...(await readSourcesFile(raw['sources'], env)));
   const tlsFiles = tlsOptionsFrom(raw, [...sources, ...extraUris, ...(Array.isArray(raw['clusterSource']) ? [{ tls: true }] : [])]);
@@ -240,6 +240,7 @@ export const registerFetch: RegisterCommand = (program: Command, ctx: CommandCon
     const progress = fetchProgress(ctx, g.json, g.quiet);
     let report: FetchReport;
     try {
+      const { fetch } = await import('../pipelines/fetch.js');
       report = await fetch({ ...base, outDir: String(raw['outDir']), onEvent: progress.onEvent });
     } finally {
       progress.clear();

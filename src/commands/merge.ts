@@ -6,7 +6,7 @@
 import { Option, type Command } from 'commander';
 import { addOptions, globalOptionsFrom, positiveInt, SELECT_OPTIONS, sharedOptionsFrom } from '../cli-options.js';
 import { UsageError } from '../errors.js';
-import { merge, type ConflictPolicy, type MergeProgress, type MergeReport } from '../pipelines/merge.js';
+import type { ConflictPolicy, MergeProgress, MergeReport } from '../pipelines/merge.js';
 import type { CommandContext, RegisterCommand } from './context.js';
 import { passProgress } from './progress.js';
 
@@ -73,6 +73,8 @@ export const registerMerge: RegisterCommand = (program: Command, ctx: CommandCon
     const progress = passProgress<MergeProgress>(ctx, g.json, g.quiet);
     let report: MergeReport;
     try {
+      // Loaded when the command runs: the other commands start without it.
+      const { merge } = await import('../pipelines/merge.js');
       report = await merge(inputs, {
         select,
         onConflict: raw['onConflict'] as ConflictPolicy,

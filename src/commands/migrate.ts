@@ -8,7 +8,7 @@ import { Option, type Command } from 'commander';
 import { addOptions, globalOptionsFrom, positiveInt, positiveNumber, SELECT_OPTIONS, sharedOptionsFrom, tlsOptionsFrom } from '../cli-options.js';
 import type { FetchReport } from '../pipelines/fetch.js';
 import type { ConflictPolicy, MergeProgress, MergeReport } from '../pipelines/merge.js';
-import { migrate, MigratePartialFailure, type MigrateReport } from '../pipelines/migrate.js';
+import type { MigrateReport } from '../pipelines/migrate.js';
 import type { BusyKeyPolicy, ReplayProgress, ReplayReport, ReportCarrier } from '../pipelines/replay.js';
 import { parseSize, parseUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
@@ -74,6 +74,8 @@ export const registerMigrate: RegisterCommand = (program: Command, ctx: CommandC
     };
     let pendingTable: Promise<void> = Promise.resolve();
     let report: MigrateReport;
+    // Loaded when the command runs: the other commands start without it.
+    const { migrate, MigratePartialFailure } = await import('../pipelines/migrate.js');
     try {
       report = await migrate({
         fetch: { ...fetchOpts, onEvent: fp.onEvent },

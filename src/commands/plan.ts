@@ -10,7 +10,7 @@ import { addOptions, globalOptionsFrom, positiveInt, SELECT_OPTIONS, sharedOptio
 import { UsageError } from '../errors.js';
 import { keyText } from '../format/jsonl.js';
 import type { ConflictPolicy } from '../pipelines/merge.js';
-import { plan, type PlanProgress, type PlanReport } from '../pipelines/plan.js';
+import type { PlanProgress, PlanReport } from '../pipelines/plan.js';
 import type { BusyKeyPolicy } from '../pipelines/replay.js';
 import { parseSize, parseUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
@@ -69,6 +69,8 @@ export const registerPlan: RegisterCommand = (program: Command, ctx: CommandCont
     const progress = passProgress<PlanProgress>(ctx, g.json, g.quiet);
     let report: PlanReport;
     try {
+      // Loaded when the command runs: the other commands start without it.
+      const { plan } = await import('../pipelines/plan.js');
       report = await plan(inputs, {
         select,
         onConflict: raw['onConflict'] as ConflictPolicy,

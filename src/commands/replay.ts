@@ -11,9 +11,7 @@ import {
 import { UsageError } from '../errors.js';
 import { keyText } from '../format/jsonl.js';
 import type { ConflictPolicy } from '../pipelines/merge.js';
-import {
-  replay, type BusyKeyPolicy, type ReplayProgress, type ReplayReport, type ReportCarrier,
-} from '../pipelines/replay.js';
+import type { BusyKeyPolicy, ReplayProgress, ReplayReport, ReportCarrier } from '../pipelines/replay.js';
 import { parseSize, parseUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
 import { passProgress } from './progress.js';
@@ -85,6 +83,8 @@ export const registerReplay: RegisterCommand = (program: Command, ctx: CommandCo
     const progress = passProgress<ReplayProgress>(ctx, g.json, g.quiet);
     let report: ReplayReport;
     try {
+      // Loaded when the command runs: the other commands start without it.
+      const { replay } = await import('../pipelines/replay.js');
       report = await replay(inputs, {
         select,
         onConflict: raw['onConflict'] as ConflictPolicy,

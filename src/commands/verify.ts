@@ -9,9 +9,9 @@ import { addOptions, globalOptionsFrom, SELECT_OPTIONS, sharedOptionsFrom, TLS_O
 import { UsageError, VerifyDiffError } from '../errors.js';
 import { keyText } from '../format/jsonl.js';
 import type { ConflictPolicy } from '../pipelines/merge.js';
-import { verifyAgainst, type VerifyDifference, type VerifyProgress, type VerifyReport } from '../pipelines/verify.js';
+import type { VerifyDifference, VerifyProgress, VerifyReport } from '../pipelines/verify.js';
 import { parseDuration, parseUri } from '../values.js';
-import { verifyTarget, type VerifyTargetProgress } from '../pipelines/verify-target.js';
+import type { VerifyTargetProgress } from '../pipelines/verify-target.js';
 import type { CommandContext, RegisterCommand } from './context.js';
 import { addMergeOptions, targetVersionFrom } from './merge.js';
 
@@ -78,13 +78,14 @@ export const registerVerify: RegisterCommand = (program: Command, ctx: CommandCo
       onProgress,
       signal: ctx.signal,
     };
+    // Loaded when the command runs: the other commands start without them.
     const report: VerifyReport = targetText !== undefined
-      ? await verifyTarget(inputs, {
+      ? await (await import('../pipelines/verify-target.js')).verifyTarget(inputs, {
         ...common, target: target!, exact: raw['exact'] === true,
         ...(raw['cluster'] === true ? { cluster: true } : {}),
         ...(tls !== undefined ? { tls } : {}),
       })
-      : await verifyAgainst(inputs, { ...common, against: against! });
+      : await (await import('../pipelines/verify.js')).verifyAgainst(inputs, { ...common, against: against! });
     if (g.json) {
       await ctx.out.write(`${JSON.stringify(report)}\n`);
       if (!g.quiet) {
