@@ -338,8 +338,11 @@ export class CsvRowsWasm {
 
   /**
    * Writes a row whose key is the module memory's bytes [ks, ke); false when the caller must write
-   * it (the key needs quoting, a word is not ASCII, the row would not fit). Rows written before
-   * must be flushed first by then.
+   * it itself (the key needs quoting, a word is not ASCII, the file name is empty or too long, the
+   * row would not fit). The rows stay in the module's memory until `flush`, which the caller runs
+   * before it writes a row itself (so rows keep their order) and when its walk ends. The numbers
+   * must be integers below 2^53 in magnitude, the database one below 2^32, the expiry -1 or a time
+   * in years 1970..9999 (the module traps on anything else).
    */
   row(
     db: number, type: string, ks: number, ke: number, size: number, encoding: string,
