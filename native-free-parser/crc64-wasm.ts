@@ -8,7 +8,7 @@
  * same tables crc64.ts builds), the register at STATE, then the bytes to checksum, copied in at
  * most CHUNK at a time. Nothing can fail inside: every range is the caller's own buffer.
  */
-import { HEADER, I32, I64, instantiate, konst, mem, name, OP, section, sleb, uleb, get, set, VOID, type WasmMemory } from './wasm-asm.js';
+import { body, get, HEADER, I32, I64, i64Const, instantiate, konst, mem, name, OP, section, set, uleb, VOID, type WasmMemory } from './wasm-asm.js';
 
 const TABLES = 8 * 256 * 8;
 const STATE = TABLES;
@@ -16,8 +16,6 @@ const DATA = STATE + 16;
 /** Bytes copied in per call of the module's function. */
 const CHUNK = 1024 * 1024;
 const PAGES = Math.ceil((DATA + CHUNK) / 65536);
-
-const i64Const = (v: number): number[] => [0x42, ...sleb(v)];
 
 /** c(p, end): the register at STATE updated with the bytes [p, end). */
 function code(): number[] {
@@ -64,8 +62,7 @@ function code(): number[] {
     ...konst(STATE), ...get(CRC), OP.i64Store, ...mem(3),
     OP.end,
   ];
-  const fn = [2, 1, I64, 2, I32, ...instr];
-  return [...uleb(fn.length), ...fn];
+  return body([[1, I64], [2, I32]], instr);
 }
 
 function moduleBytes(): Uint8Array {

@@ -351,7 +351,12 @@ export const listpackWalk = { largest: 0, maxEven: 0, maxOdd: 0 };
  */
 export function lzfWalkListpack(src: Uint8Array, start: number, end: number, ulen: number): number {
   if (!decode(src, start, end, ulen)) return -1;
-  const n = decoder!.w(outAt, outAt + ulen);
+  return walk(outAt, outAt + ulen);
+}
+
+/** The module's walk of [s, e) in its memory: the count and `listpackWalk` filled, or -1. */
+function walk(s: number, e: number): number {
+  const n = decoder!.w(s, e);
   if (n < 0) return -1;
   listpackWalk.largest = words[0]!;
   listpackWalk.maxEven = words[1]!;
@@ -365,27 +370,22 @@ export function lzfWalkListpack(src: Uint8Array, start: number, end: number, ule
  * JavaScript walk, returns -1.
  */
 export function listpackWalkPreloaded(src: Uint8Array, start: number, end: number): number {
-  if (src !== preloaded || decoder === null || decoder === undefined) return -1;
-  const n = decoder.w(IN + start, IN + end);
-  if (n < 0) return -1;
-  listpackWalk.largest = words[0]!;
-  listpackWalk.maxEven = words[1]!;
-  listpackWalk.maxOdd = words[2]!;
-  return n;
+  if (src !== preloaded) return -1; // (a preloaded array means the module is loaded)
+  return walk(IN + start, IN + end);
 }
 
 /**
- * Keeps `bytes` of this module's memory, from the returned offset, for another WebAssembly module
+ * Keeps `length` bytes of this module's memory, from the returned offset, for another WebAssembly module
  * that imports the memory (src/format/memory-csv-wasm.ts writes memory rows there, reading keys
  * straight from a preloaded span). The same region for every call asking no more than the first;
  * null when WebAssembly is not available or a bigger region is asked for later. Forgets any
  * preloaded array. The memory may grow (never shrink) with later decodes: views of it must be
  * made again when its buffer changes.
  */
-export function lzfWasmShare(bytes: number): { memory: WasmMemory; offset: number } | null {
+export function lzfWasmShare(length: number): { memory: WasmMemory; offset: number } | null {
   if (decoder === undefined) decoder = load();
   if (decoder === null) return null;
-  const size = (bytes + 15) & ~15;
+  const size = (length + 15) & ~15;
   if (IN === SHARED_AT) {
     IN = SHARED_AT + size;
     preloaded = null;

@@ -58,6 +58,7 @@ export function name(s: string): number[] {
 export const get = (l: number): number[] => [OP.localGet, l];
 export const set = (l: number): number[] => [OP.localSet, l];
 export const konst = (v: number): number[] => [OP.i32Const, ...sleb(v)];
+export const i64Const = (v: number): number[] => [0x42, ...sleb(v)];
 /** f64.const v (8 bytes, little-endian). */
 export const f64Const = (v: number): number[] => {
   const b = new Uint8Array(8);
@@ -67,9 +68,13 @@ export const f64Const = (v: number): number[] => {
 /** Memory access immediates: alignment hint (log2) and a constant offset. */
 export const mem = (align: number, offset = 0): number[] => [align, ...uleb(offset)];
 
-/** A function body: `locals` extra locals of one type, then the instructions. */
-export function body(locals: number, instr: number[], type: number = I32): number[] {
-  const code = [...(locals > 0 ? [1, locals, type] : [0]), ...instr];
+/**
+ * A function body: its locals besides the parameters, as [count, type] groups in order (a number:
+ * that many i32 locals), then the instructions.
+ */
+export function body(locals: number | Array<[number, number]>, instr: number[]): number[] {
+  const groups = typeof locals === 'number' ? (locals > 0 ? [[locals, I32]] : []) : locals;
+  const code = [...uleb(groups.length), ...groups.flat(), ...instr];
   return [...uleb(code.length), ...code];
 }
 
@@ -89,12 +94,12 @@ declare const WebAssembly: {
 };
 
 /**
- * Compiles and instantiates `bytes` (no imports); null when this runtime has no WebAssembly or
+ * Compiles and instantiates `bytes` with `imports`; null when this runtime has no WebAssembly or
  * refuses the module (the callers then run their JavaScript code).
  */
-export function instantiate(bytes: Uint8Array): Record<string, unknown> | null {
+export function instantiate(bytes: Uint8Array, imports: object = {}): Record<string, unknown> | null {
   try {
-    return new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
+    return new WebAssembly.Instance(new WebAssembly.Module(bytes), imports).exports;
   } catch {
     return null;
   }

@@ -13,7 +13,7 @@
 import { lzfWasmShare } from '../../native-free-parser/index.js';
 import { csvField } from './memory.js';
 import {
-  F64, f64Const, get, HEADER, I32, instantiate, konst, mem, name, OP, section, set, uleb, VOID, type WasmMemory,
+  body, F64, f64Const, get, HEADER, I32, instantiate, konst, mem, name, OP, section, set, uleb, VOID, type WasmMemory,
 } from '../../native-free-parser/wasm-asm.js';
 
 const COMMA = 0x2c;
@@ -201,11 +201,6 @@ function rowBody(): number[] {
   ];
 }
 
-function fn(localGroups: number[][], instr: number[]): number[] {
-  const code = [...uleb(localGroups.length), ...localGroups.flat(), ...instr];
-  return [...uleb(code.length), ...code];
-}
-
 function moduleBytes(): Uint8Array {
   const type = section(1, [
     4,
@@ -219,20 +214,15 @@ function moduleBytes(): Uint8Array {
   const exports = section(7, [1, ...name('r'), 0x00, 5]);
   const code = section(10, [
     6,
-    ...fn([[2, I32]], u32Body()),
-    ...fn([[3, I32]], numBody()),
-    ...fn([], cpBody()),
-    ...fn([[1, I32]], keyBody()),
-    ...fn([[14, I32]], timeBody()),
-    ...fn([[1, I32]], rowBody()),
+    ...body(2, u32Body()),
+    ...body(3, numBody()),
+    ...body(0, cpBody()),
+    ...body(1, keyBody()),
+    ...body(14, timeBody()),
+    ...body(1, rowBody()),
   ]);
   return Uint8Array.from([...HEADER, ...type, ...imports, ...func, ...exports, ...code]);
 }
-
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-};
 
 /** Bytes of the shared region: words first, then the file column's field, then rows. */
 const WORDS = 4096;
@@ -306,12 +296,9 @@ export class CsvRowsWasm {
     instance = null;
     const shared = lzfWasmShare(WORDS + FILE + ROWS);
     if (shared === null) return null;
-    try {
-      const inst = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()), { e: { m: shared.memory } });
-      instance = new CsvRowsWasm(shared.memory, shared.offset, inst.exports['r'] as RowFn);
-    } catch {
-      // no WebAssembly here: the JavaScript writer writes every row
-    }
+    const ex = instantiate(moduleBytes(), { e: { m: shared.memory } });
+    // Without it, the JavaScript writer writes every row.
+    if (ex !== null) instance = new CsvRowsWasm(shared.memory, shared.offset, ex['r'] as RowFn);
     return instance;
   }
 
