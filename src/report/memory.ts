@@ -490,30 +490,17 @@ function listpackBlob(): number {
       }
     }
   }
-  if (lzfPending >= 0) {
-    // Inflated and walked in WebAssembly (native-free-parser/lzf-wasm.ts); what it leaves (a
-    // damaged stream or entry, a 64-bit integer) is inflated and walked below.
-    const n = lzfWalkListpack(P, sRawStart, sRawEnd, sLen);
-    if (n >= 0) {
-      wCount = n;
-      wLargest = listpackWalk.largest;
-      wMaxEven = listpackWalk.maxEven;
-      wMaxOdd = listpackWalk.maxOdd;
-      return blobLen;
-    }
-  }
-  else {
-    // Raw, in a buffer the caller preloaded into WebAssembly (a span's records): walked there.
-    const n = listpackWalkPreloaded(P, sRawStart, sRawEnd);
-    if (n >= 0) {
-      const header = P[sRawStart + 4]! | (P[sRawStart + 5]! << 8);
-      if (header !== 0xffff && header !== n) countDiffers = true;
-      wCount = n;
-      wLargest = listpackWalk.largest;
-      wMaxEven = listpackWalk.maxEven;
-      wMaxOdd = listpackWalk.maxOdd;
-      return blobLen;
-    }
+  // In WebAssembly first (native-free-parser/lzf-wasm.ts): a compressed listpack is inflated and
+  // walked there, a raw one in a buffer the caller preloaded (a span's records) walked in place.
+  // What it leaves (a damaged stream or entry, a 64-bit integer) is walked below.
+  const n = lzfPending >= 0 ? lzfWalkListpack(P, sRawStart, sRawEnd, sLen) : listpackWalkPreloaded(P, sRawStart, sRawEnd);
+  if (n >= 0) {
+    if (lzfPending < 0) noteListpackCount(P, sRawStart, n);
+    wCount = n;
+    wLargest = listpackWalk.largest;
+    wMaxEven = listpackWalk.maxEven;
+    wMaxOdd = listpackWalk.maxOdd;
+    return blobLen;
   }
   const z = strBytes();
   walkListpack(z.buf, z.start, z.end);
@@ -605,12 +592,17 @@ function walkListpack(b: Uint8Array, s: number, e: number): void {
     } else if (l > maxOdd) maxOdd = l;
     count++;
   }
-  const header = b[s + 4]! | (b[s + 5]! << 8);
-  if (header !== 0xffff && header !== count) countDiffers = true;
+  noteListpackCount(b, s, count);
   wCount = count;
   wLargest = largest;
   wMaxEven = maxEven;
   wMaxOdd = maxOdd;
+}
+
+/** Sets countDiffers when the listpack at `b[s]` has a header count (not 65535) other than `count`. */
+function noteListpackCount(b: Uint8Array, s: number, count: number): void {
+  const header = b[s + 4]! | (b[s + 5]! << 8);
+  if (header !== 0xffff && header !== count) countDiffers = true;
 }
 
 /**
