@@ -8,7 +8,7 @@
  * computes the span's CRC-64 for the file checksum.
  */
 import { Crc64, isRdbError, lzfWasmPreload, lzfWasmPreloadedAt, rdb, RdbParser, TYPE_KIND, type RdbErrorInfo, type RdbErrorKind, type RdbRecord } from '../../native-free-parser/index.js';
-import { NEED_MORE } from '../../native-free-parser/bytes/cursor.js';
+import { asciiInt, NEED_MORE } from '../../native-free-parser/bytes/cursor.js';
 import type { SharedOptions } from '../cli-options.js';
 import { UsageError } from '../errors.js';
 import { MemoryRowWriter } from '../format/memory.js';
@@ -125,17 +125,12 @@ export class SpanRunner {
   private readonly walk: boolean;
   private readonly dropExpired: boolean;
   private readonly now: number;
-  /** What the last walk counted: keys read, kept, their bytes, expired keys dropped. */
-  private wRead = 0;
-  private wKept = 0;
-  private wBytes = 0;
-  private wExpired = 0;
+  /** What the walks of the current span counted: keys read, kept, their bytes, expired keys dropped. */
+  private readonly walked = { read: 0, kept: 0, bytes: 0, expired: 0 };
   /** The database current where the last walk stopped. */
   private wDb = 0;
   /** The last walk stopped for its record budget, not for the reader. */
   private wMore = false;
-  /** Decimal text of an integer-encoded key. */
-  private readonly intKey = new Uint8Array(24);
   /** The walk's rows written in WebAssembly (null: in JavaScript, or no walk). */
   private readonly wasmRows: CsvRowsWasm | null;
   private readonly appendRows: (rows: Uint8Array) => void;
@@ -171,8 +166,8 @@ export class SpanRunner {
     let read = 0;
     let kept = 0;
     let bytes = 0;
-    let expired = 0;
-    let walked = 0;
+    const walked = this.walked;
+    walked.read = walked.kept = walked.bytes = walked.expired = 0;
     let error: ErrorData | undefined;
     // The span's compressed values are inflated in WebAssembly from one copy of the span.
     if (this.walk) lzfWasmPreload(bytesIn);
@@ -187,14 +182,8 @@ export class SpanRunner {
           // A few hundred records a call: V8 then optimizes walkRecords as a function, once,
           // instead of compiling its loop again for on-stack replacement (tens of ms each time).
           do {
-            this.wRead = this.wKept = this.wBytes = this.wExpired = 0;
             p = this.walkRecords(bytesIn, p, job.end, db);
             db = this.wDb;
-            read += this.wRead;
-            walked += this.wRead;
-            kept += this.wKept;
-            bytes += this.wBytes;
-            expired += this.wExpired;
           } while (this.wMore && p < job.end);
           if (p >= job.end) break;
         }
@@ -239,8 +228,11 @@ export class SpanRunner {
     const out = rows.take();
     const dropped = {} as Record<DropReason, number>;
     for (const r of Object.keys(before) as DropReason[]) dropped[r] = selector.dropped[r] - before[r];
-    dropped.expired += expired;
-    return { id: job.id, out, read, kept, bytes, walked, dropped, crcLo: crc.lo, crcHi: crc.hi, ...(error !== undefined ? { error } : {}) };
+    dropped.expired += walked.expired;
+    return {
+      id: job.id, out, read: read + walked.read, kept: kept + walked.kept, bytes: bytes + walked.bytes, walked: walked.read,
+      dropped, crcLo: crc.lo, crcHi: crc.hi, ...(error !== undefined ? { error } : {}),
+    };
   }
 
   /**
@@ -327,9 +319,10 @@ export class SpanRunner {
             v = b[q + 1]! | (b[q + 2]! << 8) | (b[q + 3]! << 16) | (b[q + 4]! << 24);
             q += 5;
           }
-          kb = this.intKey;
+          // The reader's own text of it.
+          kb = asciiInt(v);
           ks = 0;
-          ke = intText(v, kb);
+          ke = kb.length;
         } else {
           break;
         }
@@ -370,28 +363,12 @@ export class SpanRunner {
       wasmRows?.flush(appendRows);
     }
     this.wMore = more;
-    this.wRead = read;
-    this.wKept = kept;
-    this.wBytes = bytes;
-    this.wExpired = expired;
+    const w = this.walked;
+    w.read += read;
+    w.kept += kept;
+    w.bytes += bytes;
+    w.expired += expired;
     this.wDb = db;
     return start;
   }
-}
-
-/** Writes the decimal text of the 32-bit integer `v` at `out[0..)`; returns its length. */
-function intText(v: number, out: Uint8Array): number {
-  let n = 0;
-  let x = v;
-  if (x < 0) {
-    out[n++] = 0x2d;
-    x = -x;
-  }
-  const s = n;
-  do {
-    out[n++] = 0x30 + (x % 10);
-    x = Math.floor(x / 10);
-  } while (x > 0);
-  out.subarray(s, n).reverse();
-  return n;
 }
