@@ -247,8 +247,6 @@ let instance: CsvRowsWasm | null | undefined;
  */
 export class CsvRowsWasm {
   private readonly words = new Map<string, number>();
-  private readonly recent: string[] = [];
-  private readonly recentAt: number[] = [];
   private wordsEnd: number;
   private o: number;
   private readonly rowsStart: number;
@@ -304,17 +302,8 @@ export class CsvRowsWasm {
 
   /** A word's address in the region (its length is the caller's: ASCII words only), or -1 when the area is full. */
   private word(s: string): number {
-    // The estimate's constant strings: a few, compared as pointers before the map is asked.
-    const keys = this.recent;
-    for (let i = 0; i < keys.length; i++) if (keys[i] === s) return this.recentAt[i]!;
     const at = this.words.get(s);
-    if (at !== undefined) {
-      if (keys.length < 16) {
-        keys.push(s);
-        this.recentAt.push(at);
-      }
-      return at;
-    }
+    if (at !== undefined) return at;
     const b = utf8.encode(s);
     if (b.length !== s.length || b.length > 64 || this.wordsEnd + b.length > this.rowsStart) return -1;
     new Uint8Array(this.memory.buffer).set(b, this.wordsEnd);

@@ -31,9 +31,9 @@ const DAY = 86_400_000;
 /** Date parts ("2026-11-25T") per day number, a bounded cache: most expiries share a few days. */
 const days = new Map<number, string>();
 
-/** Whether isoTime's fast path takes `ms` (years 1970..9999). */
+/** Whether isoTime's fast path takes `ms` (whole milliseconds in years 1970..9999). */
 function plainTime(ms: number): boolean {
-  return ms >= 0 && ms < 253402300800000;
+  return ms >= 0 && ms < 253402300800000 && ms === Math.floor(ms);
 }
 
 /** The date part of day number `day` ("2026-11-25T"). */
@@ -53,15 +53,15 @@ let todM = 0;
 let todS = 0;
 let todMs = 0;
 
-/** Splits `ms` (plainTime) into its day number (returned) and the time of day (tod*). */
+/** Splits `ms` (plainTime) into its day number (returned) and the time of day (tod*, 32-bit steps). */
 function splitDay(ms: number): number {
   const day = Math.floor(ms / DAY);
-  let r = ms - day * DAY;
-  todH = Math.floor(r / 3_600_000);
+  let r = (ms - day * DAY) | 0;
+  todH = (r / 3_600_000) | 0;
   r -= todH * 3_600_000;
-  todM = Math.floor(r / 60_000);
+  todM = (r / 60_000) | 0;
   r -= todM * 60_000;
-  todS = Math.floor(r / 1000);
+  todS = (r / 1000) | 0;
   todMs = r - todS * 1000;
   return day;
 }
@@ -170,12 +170,6 @@ export class MemoryCsvWriter {
   /** The day of the last expiry written, and its date part (expiries cluster on a few days). */
   private lastDay = NaN;
   private lastDate: Uint8Array = new Uint8Array(0);
-  /**
-   * The type and encoding words written so far and their bytes, looked up by identity first (the
-   * callers pass the estimate's constant strings: a few distinct ones, compared as pointers).
-   */
-  private readonly wordKeys: string[] = [];
-  private readonly wordVals: Uint8Array[] = [];
   /** The last `file` column written, and its CSV bytes. */
   private fileName: string | undefined;
   private fileBytes = new Uint8Array(0);
@@ -256,13 +250,12 @@ export class MemoryCsvWriter {
         buf[n++] = b;
       }
     }
-    if (!plain) {
+    if (plain) {
+      this.n = n;
+    } else {
       this.n = keyAt;
       this.bytes(utf8.encode(csvKey(kb.subarray(ks, ke))));
-      this.fieldsAfterKey(sizeInBytes, ew, numElements, lenLargestElement, expiry, file);
-      return;
     }
-    this.n = n;
     this.fieldsAfterKey(sizeInBytes, ew, numElements, lenLargestElement, expiry, file);
   }
 
@@ -298,27 +291,21 @@ export class MemoryCsvWriter {
 
   /** A word's UTF-8 bytes, from the cache. */
   private wordBytes(s: string): Uint8Array {
-    const keys = this.wordKeys;
-    for (let i = 0; i < keys.length; i++) if (keys[i] === s) return this.wordVals[i]!;
     let w = this.words.get(s);
     if (w === undefined) {
       w = utf8.encode(s);
       if (this.words.size < 1024) this.words.set(s, w);
-    }
-    if (keys.length < 16) {
-      keys.push(s);
-      this.wordVals.push(w);
     }
     return w;
   }
 
   /** isoTime's text, as bytes: the day part from a cache, the time of day as digits. */
   private time(ms: number): void {
-    if (!plainTime(ms) || ms !== Math.floor(ms)) {
+    if (!plainTime(ms)) {
       this.ascii(isoTime(ms));
       return;
     }
-    const day = Math.floor(ms / DAY);
+    const day = splitDay(ms);
     let date = this.lastDate;
     if (day !== this.lastDay) {
       const cached = this.dayBytes.get(day);
@@ -332,14 +319,10 @@ export class MemoryCsvWriter {
       this.lastDay = day;
       this.lastDate = date;
     }
-    // The time of day in 32-bit integer steps.
-    let r = (ms - day * DAY) | 0;
-    const h = (r / 3_600_000) | 0;
-    r -= h * 3_600_000;
-    const mi = (r / 60_000) | 0;
-    r -= mi * 60_000;
-    const sec = (r / 1000) | 0;
-    r -= sec * 1000;
+    const h = todH;
+    const mi = todM;
+    const sec = todS;
+    const r = todMs;
     this.ensure(date.length + 13);
     const buf = this.buf;
     let n = this.n;
