@@ -18,7 +18,7 @@ import { isRdbError, readRdb, TYPE_KIND, type KeyRecord, type LogicalType, type 
 import { defaultSharedOptions, type SharedOptions } from '../cli-options.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import { MemoryRowWriter } from '../format/memory.js';
-import { expandInputs, readStream, STDIN } from '../io/files.js';
+import { readStream, STDIN } from '../io/files.js';
 import { readRdbFile } from '../io/rdb-file.js';
 import { estimateKeyMemory, memoryModel, type EncodingConfig, type MemoryModel } from '../report/memory.js';
 import { ReportBuilder, type MemoryReport } from '../report/report.js';
@@ -114,6 +114,8 @@ async function scan(
   afterBatch: () => Promise<void> | void,
   /** Files this hook takes (returns a result) are read by it instead (the parallel CSV path). */
   whole?: (name: string, index: number, fileField: string | undefined, selector: Selector) => Promise<ParallelFileResult | null>,
+  /** Called once with the expanded inputs, before any is read (the CSV's header). */
+  onInputs?: (names: readonly string[]) => Promise<void>,
 ): Promise<Omit<InspectMemoryResult, 'rows' | 'bytes'>> {
   const sel = opts.select ?? defaultSharedOptions();
   const maxValueSize = opts.maxValueSize ?? 512 * 1024 * 1024;
@@ -122,6 +124,7 @@ async function scan(
     throw new UsageError(`--target-version: a version from 6 to 12, found ${String(opts.targetVersion)}`);
   }
   const names = await inspectedInputs(inputs, sel, opts.stdin !== undefined);
+  await onInputs?.(names);
   const several = names.length > 1;
   const started = performance.now();
   let lastProgress = started;
@@ -259,11 +262,9 @@ export async function writeMemory(
   const largest = opts.largestElement !== false;
   const minBytes = opts.parallelMinBytes ?? PARALLEL_MIN_BYTES;
   const rows = new MemoryRowWriter(json);
-  rows.header((await expandInputs(inputs)).length > 1);
   const flush = async (): Promise<void> => {
     if (rows.length > 0) await write(rows.take());
   };
-  await flush();
   let pool: ReturnType<typeof acquirePool> | null = null;
   const sel = opts.select ?? defaultSharedOptions();
   const interval = opts.progressIntervalMs ?? 250;
@@ -312,6 +313,10 @@ export async function writeMemory(
       },
       flush,
       whole,
+      async (names) => {
+        rows.header(names.length > 1);
+        await flush();
+      },
     );
     await flush();
     for (const f of res.files) bytes += f.bytes;
