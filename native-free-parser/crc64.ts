@@ -249,6 +249,11 @@ export class Crc64 {
     this.h = 0;
   }
 
+  /** The CRC as 16 lowercase hex digits, most significant first (as messages show a checksum). */
+  hex(): string {
+    return this.hi.toString(16).padStart(8, '0') + this.lo.toString(16).padStart(8, '0');
+  }
+
   /** The CRC as an unsigned 64-bit bigint (for display and tests; not for hot paths). */
   toBigInt(): bigint {
     return (BigInt(this.h >>> 0) << 32n) | BigInt(this.l >>> 0);
@@ -328,6 +333,5 @@ export function crc64(buf: Uint8Array, start = 0, end: number = buf.length): Crc
 
 /** CRC-64/Jones of `buf` as 16 lowercase hex digits, most significant first (for tests and debug). */
 export function crc64Hex(buf: Uint8Array): string {
-  const c = crc64(buf);
-  return c.hi.toString(16).padStart(8, '0') + c.lo.toString(16).padStart(8, '0');
+  return crc64(buf).hex();
 }

@@ -77,6 +77,19 @@ export class ChecksumError extends RdbError {
   }
 }
 
+/**
+ * The error of a file whose stored CRC-64 (`stored`, 16 hex digits, most significant first) is not
+ * the one computed over its bytes 0..eofOffset (`got`): found just after the EOF opcode.
+ */
+export function checksumMismatch(eofOffset: number, got: string, stored: string, source?: string): ChecksumError {
+  return new ChecksumError({
+    ...(source !== undefined ? { source } : {}),
+    offset: eofOffset + 1,
+    expected: `CRC-64 ${got} over bytes 0..${eofOffset}, found ${stored}`,
+    hint: 'the file was damaged after it was written (or cut and re-joined)',
+  });
+}
+
 /** A version, type, opcode or encoding this codec (or the chosen target) cannot handle. */
 export class UnsupportedError extends RdbError {
   constructor(info: RdbErrorInfo) {

@@ -21,7 +21,7 @@ export type {
 
 // Errors
 export {
-  RdbError, CorruptError, TruncatedError, ChecksumError, UnsupportedError, LimitError, isRdbError,
+  RdbError, CorruptError, TruncatedError, ChecksumError, UnsupportedError, LimitError, isRdbError, checksumMismatch,
 } from './errors.js';
 export type { RdbErrorKind, RdbErrorInfo } from './errors.js';
 

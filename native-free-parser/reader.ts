@@ -26,7 +26,7 @@ import {
   MODULE_OP_FLOAT, MODULE_OP_DOUBLE, MODULE_OP_STRING, ENC_LZF,
 } from './constants.js';
 import { Crc64 } from './crc64.js';
-import { ChecksumError, CorruptError, LimitError, RdbError, TruncatedError, UnsupportedError } from './errors.js';
+import { checksumMismatch, CorruptError, LimitError, RdbError, TruncatedError, UnsupportedError } from './errors.js';
 import { Cursor, NEED_MORE } from './bytes/cursor.js';
 import type { KeyRecord, RdbRecord } from './model.js';
 import { ziplistCount } from './encodings/ziplist.js';
@@ -401,16 +401,7 @@ export class RdbParser {
     let checksum: 'ok' | 'disabled' | 'unchecked' = 'ok';
     if (zero) checksum = 'disabled';
     else if (!this.opts.verifyChecksum) checksum = 'unchecked';
-    else if (!this.crc.equalsBytes(stored, 0)) {
-      const got = this.crc.digestBytes();
-      let gotHex = '';
-      for (let i = 7; i >= 0; i--) gotHex += got[i]!.toString(16).padStart(2, '0');
-      throw new ChecksumError({
-        offset: c.base + c.pos,
-        expected: `CRC-64 ${gotHex} over bytes 0..${eofAbs}, found ${storedHex}`,
-        hint: 'the file was damaged after it was written (or cut and re-joined)',
-      });
-    }
+    else if (!this.crc.equalsBytes(stored, 0)) throw checksumMismatch(eofAbs, this.crc.hex(), storedHex);
     c.pos += 8;
     this.done = true;
     out.push({ kind: 'eof', checksum, stored: storedHex, offset: eofAbs, size: eofAbs + 9 });

@@ -8,7 +8,7 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import { ChecksumError, readRdb } from '../../native-free-parser/index.js';
+import { checksumMismatch, readRdb } from '../../native-free-parser/index.js';
 import type { RdbRecord, ReadOptions } from '../../native-free-parser/index.js';
 
 const CHUNK = 1024 * 1024;
@@ -116,14 +116,7 @@ export async function* readRdbFile(path: string, opts: ReadOptions = {}): AsyncG
           yield* inlineRecheck(path, opts, batch);
           return;
         }
-        if (hex(got) !== last.stored) {
-          throw new ChecksumError({
-            source: path,
-            offset: last.offset + 1,
-            expected: `CRC-64 ${hex(got)} over bytes 0..${last.offset}, found ${last.stored}`,
-            hint: 'the file was damaged after it was written (or cut and re-joined)',
-          });
-        }
+        if (hex(got) !== last.stored) throw checksumMismatch(last.offset, hex(got), last.stored, path);
         last.checksum = 'ok';
       }
       yield batch;

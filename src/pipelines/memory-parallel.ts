@@ -25,7 +25,7 @@ import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import {
-  ChecksumError, CorruptError, Crc64, isRdbError, LimitError, RdbParser, TruncatedError, UnsupportedError,
+  ChecksumError, checksumMismatch, CorruptError, Crc64, isRdbError, LimitError, RdbParser, TruncatedError, UnsupportedError,
   type RdbError, type RdbErrorInfo, type RdbErrorKind, type RdbRecord,
 } from '../../native-free-parser/index.js';
 import { NEED_MORE } from '../../native-free-parser/bytes/cursor.js';
@@ -481,15 +481,7 @@ export async function scanFileParallel(
     if (failure !== null) throw failure;
     if (eof !== null && eof.checksum === 'unchecked') {
       crc.update(EOF_OPCODE);
-      const got = crc.hi.toString(16).padStart(8, '0') + crc.lo.toString(16).padStart(8, '0');
-      if (got !== eof.stored) {
-        throw new ChecksumError({
-          source: shown,
-          offset: eof.offset + 1,
-          expected: `CRC-64 ${got} over bytes 0..${eof.offset}, found ${eof.stored}`,
-          hint: 'the file was damaged after it was written (or cut and re-joined)',
-        });
-      }
+      if (crc.hex() !== eof.stored) throw checksumMismatch(eof.offset, crc.hex(), eof.stored, shown);
     }
     return res;
   } catch (e) {
