@@ -101,3 +101,12 @@ t.test('rows in WebAssembly are the JavaScript writer\'s bytes', async (t) => {
   t.equal(mismatched, 0, 'the same bytes in every block');
   t.equal(wrongRefusals, 0, 'refused only keys that may need quoting or escapes');
 });
+
+t.test('an expiry of a fractional millisecond is written as Date writes it', async (t) => {
+  const w = new MemoryCsvWriter();
+  const k = new TextEncoder().encode('k');
+  for (const ms of [1.5, 1796700000000.25]) {
+    w.fieldsAt(0, 'string', k, 0, 1, 64, 'embstr', 1, 1, ms);
+    t.equal(Buffer.from(w.take()).toString('latin1'), `0,string,k,64,embstr,1,1,${new Date(ms).toISOString()}\n`, `${ms}`);
+  }
+});
