@@ -36,7 +36,9 @@ export type { LogicalType } from './constants.js';
 // Leaf codecs
 export { Crc64, crc64, crc64Hex } from './crc64.js';
 export { lzfCompress, lzfDecompress, lzfDecompressScratch, lzfDecompressShared } from './lzf.js';
-export { lzfWalkListpack, listpackWalk, listpackWalkPreloaded, lzfWasmAvailable, lzfWasmPreload, lzfWasmPreloadedAt, lzfWasmShare } from './lzf-wasm.js';
+export {
+  lzfWalkListpack, listpackWalk, listpackWalkPreloaded, lzfWasmAvailable, lzfWasmFunctions, lzfWasmPreload, lzfWasmPreloadedAt, lzfWasmScratchAt, lzfWasmShare,
+} from './lzf-wasm.js';
 export { bytesCompare as compareBytes } from './encodings/elem.js';
 export type { Elem } from './encodings/elem.js';
 

@@ -17,7 +17,7 @@
  * current output end, where later instructions write anyway, or in the slack.
  */
 
-import { body, get, HEADER, I32, instantiate, konst, mem, name, OP, section, set, VOID, type WasmMemory } from './wasm-asm.js';
+import { body, F64, f64Const, get, HEADER, I32, instantiate, konst, mem, name, OP, section, set, VOID, type WasmMemory } from './wasm-asm.js';
 
 // Locals: the 4 parameters, then 5 more.
 const IP = 0;
@@ -137,7 +137,7 @@ const DIGITS: number[] = (() => {
  * w(s, e): walks the listpack at [s, e) as the memory estimate's JavaScript walk does (entry count,
  * longest entry as text, longest at even and at odd positions; those three stored at bytes 0..12),
  * and returns the count; or a negative number for anything it leaves to that walk (an entry
- * whose header runs past e, a 64-bit integer, an unknown encoding byte).
+ * whose header runs past e, an unknown encoding byte).
  */
 const WALK: number[] = (() => {
   // Locals: the parameters s and e; then p, the count, the three maxima, the encoding byte, the
@@ -203,8 +203,18 @@ const WALK: number[] = (() => {
       ...konst(8), OP.i32Shl, ...konst(8), OP.i32ShrS, // sign-extend 24 bits
     ]),
     ...intCase(0xf3, 5, [...get(PP), ...konst(1), OP.i32Add, OP.i32Load, ...mem(0)]),
-    ...konst(-4), OP.return, // int64 or an unknown byte: the JavaScript walk decides
-    OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, // the eight ifs
+    // A 64-bit integer: its digits counted from the double the JavaScript walk makes of it
+    // (hi * 2^32 + lo, rounded past 2^53), the same way, so that both give the same length.
+    ...get(CC), ...konst(0xf4), OP.i32Eq,
+    OP.if, VOID,
+    ...need(9, -3),
+    ...get(PP), OP.i32Load, ...mem(0, 5), OP.f64ConvertI32S, ...f64Const(4294967296), OP.f64Mul,
+    ...get(PP), OP.i32Load, ...mem(0, 1), OP.f64ConvertI32U, OP.f64Add,
+    OP.call, 3, ...set(L),
+    ...konst(9), ...set(ENT),
+    OP.else,
+    ...konst(-4), OP.return, // an unknown byte: the JavaScript walk throws
+    OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, OP.end, // the nine ifs
     // Statistics of this entry.
     ...max(BIG),
     ...get(CNT), ...konst(1), OP.i32And, OP.i32Eqz,
@@ -230,12 +240,43 @@ const WALK: number[] = (() => {
   ];
 })();
 
+/**
+ * digitsF(v): the length of the double v's decimal text as report/memory.ts digits() counts it:
+ * comparisons below 10^6, then divisions by 10 (floored) of v / 10^6.
+ */
+const DIGITS_F64: number[] = (() => {
+  // Locals: the parameter v, then neg, n (i32) and a (f64).
+  const [V, NEG, NN, A] = [0, 1, 2, 3];
+  const atLeast = (k: number): number[] => [...get(V), ...f64Const(k), OP.f64Ge, OP.i32Add];
+  return [
+    ...get(V), ...f64Const(0), OP.f64Lt, OP.localTee, NEG,
+    OP.if, VOID, ...get(V), OP.f64Neg, ...set(V), OP.end,
+    ...get(V), ...f64Const(1000000), OP.f64Lt,
+    OP.if, VOID,
+    ...konst(1), ...atLeast(10), ...atLeast(100), ...atLeast(1000), ...atLeast(10000), ...atLeast(100000),
+    ...get(NEG), OP.i32Add, OP.return,
+    OP.end,
+    ...konst(7), ...set(NN),
+    ...get(V), ...f64Const(1000000), OP.f64Div, OP.f64Floor, ...set(A),
+    OP.block, VOID,
+    OP.loop, VOID,
+    ...get(A), ...f64Const(10), OP.f64Lt, OP.brIf, 1,
+    ...get(A), ...f64Const(10), OP.f64Div, OP.f64Floor, ...set(A),
+    ...get(NN), ...konst(1), OP.i32Add, ...set(NN),
+    OP.br, 0,
+    OP.end,
+    OP.end,
+    ...get(NN), ...get(NEG), OP.i32Add,
+    OP.end,
+  ];
+})();
+
 function moduleBytes(): Uint8Array {
-  const type = section(1, [3, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I32, I32, 1, I32, 0x60, 1, I32, 1, I32]);
-  const func = section(3, [3, 0, 1, 2]);
+  const type = section(1, [4, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I32, I32, 1, I32, 0x60, 1, I32, 1, I32, 0x60, 1, F64, 1, I32]);
+  const func = section(3, [4, 0, 1, 2, 3]);
   const memory = section(5, [1, 0x00, 1]);
   const exports = section(7, [3, ...name('d'), 0x00, 0, ...name('w'), 0x00, 1, ...name('m'), 0x02, 0]);
-  const codeSec = section(10, [3, ...body(5, BODY), ...body(9, WALK), ...body(2, DIGITS)]);
+  const codeSec = section(10, [4, ...body(5, BODY), ...body(9, WALK), ...body(2, DIGITS), ...body([[2, I32], [1, F64]], DIGITS_F64)]);
   return Uint8Array.from([...HEADER, ...type, ...func, ...memory, ...exports, ...codeSec]);
 }
 
@@ -345,9 +386,8 @@ export const listpackWalk = { largest: 0, maxEven: 0, maxOdd: 0 };
 /**
  * Inflates an LZF-compressed listpack of `ulen` bytes and walks its entries, both in WebAssembly:
  * returns the entry count and fills `listpackWalk`; or -1 when the caller must inflate and walk it
- * in JavaScript (a stream the decoder refuses, `ulen` over 1 MiB, an entry header past the end, a
- * 64-bit integer entry, an unknown encoding byte: the JavaScript walk then gives the answer or the
- * error).
+ * in JavaScript (a stream the decoder refuses, `ulen` over 1 MiB, an entry header past the end, an
+ * unknown encoding byte: the JavaScript walk then gives the answer or the error).
  */
 export function lzfWalkListpack(src: Uint8Array, start: number, end: number, ulen: number): number {
   if (!decode(src, start, end, ulen)) return -1;
@@ -399,4 +439,28 @@ export function lzfWasmShare(length: number): { memory: WasmMemory; offset: numb
 /** Where lzfWasmPreload put the array in the module's memory (valid while it is preloaded). */
 export function lzfWasmPreloadedAt(src: Uint8Array): number {
   return src === preloaded ? IN : -1;
+}
+
+/**
+ * The module's two functions, for another WebAssembly module that imports them with the memory
+ * (src/pipelines/memory-walk-wasm.ts): `d(ip, iend, op, oend)` inflates and answers oend when the
+ * stream is sound; `w(s, e)` walks a listpack (count returned, longest entries at bytes 0..12) or
+ * answers a negative number. Null when WebAssembly is not available.
+ */
+export function lzfWasmFunctions(): { d: (ip: number, iend: number, op: number, oend: number) => number; w: (s: number, e: number) => number } | null {
+  if (decoder === undefined) decoder = load();
+  if (decoder === null) return null;
+  return { d: decoder.d, w: decoder.w };
+}
+
+/**
+ * Where a module sharing this memory may inflate values of up to `room` bytes while `src` is
+ * preloaded: just after it (and its padding), the memory grown to hold them and the decoder's
+ * slack. -1 when `src` is not the preloaded array.
+ */
+export function lzfWasmScratchAt(src: Uint8Array, room: number): number {
+  if (src !== preloaded) return -1;
+  const at = (IN + src.length + 39) & ~7;
+  grow(at + room + 40);
+  return at;
 }

@@ -20,7 +20,7 @@ export const OP = {
   i64Xor: 0x85, i64ShrU: 0x88, i32WrapI64: 0xa7,
   i32GtS: 0x4a, i32LeU: 0x4d, i32GeS: 0x4e, i32Mul: 0x6c, i32RemU: 0x70, select: 0x1b,
   f64Lt: 0x63, f64Ge: 0x66, f64Neg: 0x9a, f64Floor: 0x9c, f64Sub: 0xa1, f64Mul: 0xa2, f64Div: 0xa3,
-  i32TruncF64U: 0xab, f64ConvertI32U: 0xb8,
+  i32TruncF64U: 0xab, f64ConvertI32U: 0xb8, f64ConvertI32S: 0xb7, f64Add: 0xa0,
 } as const;
 
 export function uleb(n: number): number[] {

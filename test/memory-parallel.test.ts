@@ -31,6 +31,8 @@ interface Outcome {
   spans: number;
   onWorkers: number;
   walked: number;
+  /** Of `walked`, keys the WebAssembly walk took. */
+  wasm: number;
 }
 
 async function memory(inputs: string[], opts: WriteMemoryOptions): Promise<Outcome> {
@@ -39,9 +41,9 @@ async function memory(inputs: string[], opts: WriteMemoryOptions): Promise<Outco
     const r = await writeMemory(inputs, { parallelMinBytes: 0, ...opts }, async (b) => {
       parts.push(Buffer.from(b));
     });
-    return { out: Buffer.concat(parts), error: null, keys: r.keys, bytes: r.bytes, spans: r.spans, onWorkers: r.spansOnWorkers, walked: r.keysWalked };
+    return { out: Buffer.concat(parts), error: null, keys: r.keys, bytes: r.bytes, spans: r.spans, onWorkers: r.spansOnWorkers, walked: r.keysWalked, wasm: r.keysWalkedWasm };
   } catch (e) {
-    return { out: Buffer.concat(parts), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), keys: -1, bytes: -1, spans: -1, onWorkers: -1, walked: -1 };
+    return { out: Buffer.concat(parts), error: e instanceof Error ? `${e.name}: ${e.message}` : String(e), keys: -1, bytes: -1, spans: -1, onWorkers: -1, walked: -1, wasm: -1 };
   }
 }
 
@@ -61,12 +63,16 @@ t.test('every fixture: the reader\'s bytes from spans of 1 KiB to 64 KiB on 3 th
   let compared = 0;
   let spans = 0;
   let onWorkers = 0;
+  let wasmKeys = 0;
   for (const f of fixtures) {
     const file = fixturePath(f);
     for (const json of [false, true]) {
       const one = await memory([file], { threads: 1, spans: false, json, select: select() });
-      for (const [threads, chunkBytes] of [[3, 1024], [3, 7919], [3, 65536], [1, 4096]] as const) {
-        const par = await memory([file], { threads, chunkBytes, json, select: select() });
+      // The last: the JavaScript span walk alone (the others walk in WebAssembly where they can).
+      for (const [threads, chunkBytes, walkWasm] of [[3, 1024, true], [3, 7919, true], [3, 65536, true], [1, 4096, true], [1, 5000, false]] as const) {
+        const par = await memory([file], { threads, chunkBytes, json, select: select(), walkWasm });
+        if (!walkWasm && par.error === null) t.equal(par.wasm, 0, `${f}: the JavaScript walk alone`);
+        else if (!json && par.error === null) wasmKeys += par.wasm;
         if (one.error === null) {
           t.equal(par.error, null, `${f} ${json ? 'json' : 'csv'} ${chunkBytes}: no error`);
           t.ok(par.out.equals(one.out), `${f} ${json ? 'json' : 'csv'} spans of ${chunkBytes}: same bytes (${one.out.length})`);
@@ -82,7 +88,8 @@ t.test('every fixture: the reader\'s bytes from spans of 1 KiB to 64 KiB on 3 th
       }
     }
   }
-  t.ok(compared >= fixtures.length * 8, `${compared} runs compared`);
+  t.ok(compared >= fixtures.length * 10, `${compared} runs compared`);
+  t.ok(wasmKeys > 1000, `${wasmKeys} keys walked in WebAssembly`);
   t.comment(`${spans} spans, ${onWorkers} of them on the 2 worker threads, the rest on the main thread`);
   t.ok(onWorkers > spans / 4, 'the worker threads ran a good share of the spans');
   t.ok(onWorkers < spans, 'and the main thread ran some itself');
@@ -274,4 +281,92 @@ t.test('the CLI: --threads, a value byte changed gives exit 5 after every row', 
   t.match(par.error, /^ChecksumError: checksum: .*CRC-64 [0-9a-f]{16} over bytes 0\.\.\d+, found [0-9a-f]{16}$/, 'checksum error');
   const whole = await memory([fixturePath('redis-7.4.1-nocompress.rdb')], { threads: 1, spans: false, select: select() });
   t.equal(par.out.toString().split('\n').length, whole.out.toString().split('\n').length, 'every row was written before the error');
+});
+
+t.test('the WebAssembly span walk writes the bytes of the JavaScript walk and of the reader', async (t) => {
+  const enc = new TextEncoder();
+  const big = (n: number, seed: number): Uint8Array => {
+    // Incompressible bytes (a linear congruential sequence), as text.
+    let x = seed;
+    return enc.encode(Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 24).toString(36)).join('').slice(0, n));
+  };
+  const strings: Uint8Array[] = [
+    '0', '-0', '007', '12', '-12', '127', '-4096', '32767', '2147483647', '-2147483648', '4294967296', '123456789012345678',
+    '1234567890123456789', '-1234567890123456789', '9223372036854775807', '9223372036854775808', '-9223372036854775808',
+    '12345678901234567890', '8b80680c23043d0d0e86', ' 12', '12 ', '+5', '1e5', 'x'.repeat(44), 'x'.repeat(45), 'y'.repeat(31), 'y'.repeat(32),
+  ].map((s) => enc.encode(s));
+  const values: Value[] = [];
+  for (const s of strings) values.push({ type: 'string', value: s });
+  for (const n of [20, 21, 250, 253, 300, 65530, 65531, 70000]) values.push({ type: 'string', value: enc.encode('ab'.repeat(n).slice(0, n)) }, { type: 'string', value: big(n, n) });
+  const pairs = (n: number, long: number, int64 = false): Array<[Uint8Array, Uint8Array]> =>
+    Array.from({ length: n }, (_, j) => [enc.encode(`f${j}`), j === long ? big(80 + j, j) : enc.encode(int64 && j % 2 === 0 ? String(1764100000000 + j) : `v${j}`)]);
+  for (const [n, long] of [[1, -1], [10, -1], [10, 0], [10, 4], [10, 9], [100, 50], [128, 3], [129, -1], [300, -1], [600, -1], [600, 10]] as const) {
+    values.push({ type: 'hash', value: pairs(n, long) }, { type: 'hash', value: pairs(n, long, true) });
+  }
+  for (const ints of [[1, 2, 3], [-40000, 5], [1, 2 ** 40], Array.from({ length: 600 }, (_, j) => j * 3), Array.from({ length: 100 }, (_, j) => j - 50000)]) {
+    values.push({ type: 'set', value: ints.map((v) => enc.encode(String(v))) });
+  }
+  for (const n of [1, 5, 128, 129, 700]) {
+    values.push({ type: 'set', value: Array.from({ length: n }, (_, j) => enc.encode(j % 3 === 0 ? String(j) : `member:${j}`)) });
+    values.push({ type: 'set', value: Array.from({ length: n }, (_, j) => (j === 0 ? big(70, n) : enc.encode(`m${j}`))) });
+  }
+  for (const n of [1, 7, 128, 129, 300]) {
+    values.push({ type: 'zset', value: Array.from({ length: n }, (_, j) => [enc.encode(`m${j}`), j % 2 === 0 ? j : j + 0.25] as [Uint8Array, number]) });
+  }
+  for (const n of [1, 3, 200, 5000]) {
+    values.push({ type: 'list', value: Array.from({ length: n }, (_, j) => (j % 17 === 0 ? enc.encode(String(j * 1000003)) : j % 5 === 0 ? big(90, j) : enc.encode(`item ${j}`))) });
+  }
+  const keys: Uint8Array[] = [
+    enc.encode('plain'), enc.encode('k'.repeat(64)), enc.encode('q,uote'), enc.encode('"dq"'), enc.encode(' lead'), enc.encode('é'),
+    enc.encode('12345'), enc.encode('-7'), enc.encode('z'.repeat(300)), new Uint8Array([0x61, 0x0a, 0x62]),
+  ];
+  for (const version of [10, 11, 12]) {
+    const file = join(work, `wasm-walk-${version}.rdb`);
+    const w = new RdbWriter({ version });
+    w.begin();
+    let n = 0;
+    for (const db of [0, 3, 200]) {
+      w.selectDb(db, values.length, 0);
+      values.forEach((v, i) => {
+        // Mostly plain keys; every fifth a key that needs quoting, is compressed, or is long.
+        const key = i % 5 === 4 ? new Uint8Array([...keys[(i + db) % keys.length]!, ...enc.encode(`:${i}`)]) : enc.encode(`key:${db}:${i}`);
+        const e = encodeValue(v, version, { key });
+        if (isDropped(e)) throw new Error('test: dropped');
+        const expireAt = i % 5 === 0 ? NOW - 1000 * i : i % 5 === 1 ? NOW + 1000 * i : i % 5 === 2 ? 253402300800000 + i : -1;
+        w.key({ key, type: e.type, payload: e.payload, expireAt, idle: i % 7 === 3 ? i : -1, freq: i % 7 === 4 ? i % 256 : -1 });
+        n++;
+      });
+    }
+    w.end();
+    writeFileSync(file, w.drain());
+    const cases: Array<[string, Partial<WriteMemoryOptions>]> = [
+      ['defaults', {}],
+      ['--drop-expired', { select: select({ dropExpired: true }) }],
+      ['--target-version 10', { targetVersion: 10 }],
+      ['--target-version 12, quantum 8', { targetVersion: 12, jemallocQuantum: 8 }],
+      ['small thresholds', {
+        encodingConfig: {
+          hashMaxListpackEntries: 8, hashMaxListpackValue: 16, setMaxIntsetEntries: 4, setMaxListpackEntries: 3, setMaxListpackValue: 8,
+          zsetMaxListpackEntries: 4, listMaxListpackSize: 5,
+        },
+      }],
+      ['big thresholds', { encodingConfig: { hashMaxListpackEntries: 1000, hashMaxListpackValue: 1000, setMaxIntsetEntries: 1000, listMaxListpackSize: -5 } }],
+    ];
+    for (const [name, o] of cases) {
+      const opts = { select: select(), ...o };
+      const one = await memory([file], { threads: 1, spans: false, ...opts });
+      t.equal(one.error, null, `RDB ${version} ${name}: the reader reads it`);
+      const js = await memory([file], { threads: 1, chunkBytes: 1 << 20, walkWasm: false, ...opts });
+      const wasm = await memory([file], { threads: 1, chunkBytes: 1 << 20, ...opts });
+      const small = await memory([file], { threads: 3, chunkBytes: 3000, ...opts });
+      t.ok(js.out.equals(one.out), `RDB ${version} ${name}: the JavaScript walk's bytes are the reader's (${one.out.length})`);
+      t.ok(wasm.out.equals(one.out), `RDB ${version} ${name}: the WebAssembly walk's bytes are the reader's`);
+      t.ok(small.out.equals(one.out), `RDB ${version} ${name}: in spans of 3000 bytes on 3 threads too`);
+      t.equal(wasm.bytes, one.bytes, `RDB ${version} ${name}: the same estimated total`);
+      t.equal(js.wasm, 0, 'no key walked in WebAssembly when it is off');
+      t.ok(wasm.wasm > n / 3 && wasm.wasm < n, `RDB ${version} ${name}: ${wasm.wasm} of ${n} keys walked in WebAssembly, the rest left to the JavaScript walk`);
+    }
+    const csv = (await memory([file], { threads: 1, select: select() })).out.toString('utf8');
+    t.match(csv, /\n\d+,\w+,"q,uote:/, 'a key that needs quoting has its row');
+  }
 });

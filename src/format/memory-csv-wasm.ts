@@ -249,15 +249,20 @@ export class CsvRowsWasm {
   private readonly words = new Map<string, number>();
   private wordsEnd: number;
   private o: number;
-  private readonly rowsStart: number;
-  private readonly rowsEnd: number;
+  /** The rows' area in the shared memory: [rowsStart, rowsEnd). */
+  readonly rowsStart: number;
+  readonly rowsEnd: number;
 
   /** The file column's text last set, where its field's bytes are, and their length (-1: too long). */
   private file: string | undefined;
   private readonly fileAt: number;
   private fileLen = 0;
 
-  private constructor(private readonly memory: WasmMemory, region: number, private readonly r: RowFn) {
+  /**
+   * @param memory the codec's memory, shared
+   * @param r the module's row function, which the span walk's module imports too (memory-walk-wasm.ts)
+   */
+  private constructor(readonly memory: WasmMemory, region: number, readonly r: RowFn) {
     this.wordsEnd = region;
     this.fileAt = region + WORDS;
     this.rowsStart = region + WORDS + FILE;
@@ -300,12 +305,35 @@ export class CsvRowsWasm {
     return instance;
   }
 
+  /** Where the next row goes; a module writing rows itself (memory-walk-wasm.ts) moves it on. */
+  get cursor(): number {
+    return this.o;
+  }
+
+  set cursor(o: number) {
+    this.o = o;
+  }
+
+  /** The file column's field for `file` in the region: its address and length (0: none), or null when too long. */
+  fileField(file: string | undefined): { at: number; length: number } | null {
+    if (!this.setFile(file)) return null;
+    return { at: this.fileAt, length: this.fileLen };
+  }
+
+  /** `n` bytes of the words' area, 8-aligned, for another module's tables; -1 when the area is full. */
+  reserve(n: number): number {
+    const at = (this.wordsEnd + 7) & ~7;
+    if (at + n > this.fileAt) return -1;
+    this.wordsEnd = at + n;
+    return at;
+  }
+
   /** A word's address in the region (its length is the caller's: ASCII words only), or -1 when the area is full. */
-  private word(s: string): number {
+  word(s: string): number {
     const at = this.words.get(s);
     if (at !== undefined) return at;
     const b = utf8.encode(s);
-    if (b.length !== s.length || b.length > 64 || this.wordsEnd + b.length > this.rowsStart) return -1;
+    if (b.length !== s.length || b.length > 64 || this.wordsEnd + b.length > this.fileAt) return -1;
     new Uint8Array(this.memory.buffer).set(b, this.wordsEnd);
     this.words.set(s, this.wordsEnd);
     this.wordsEnd += b.length;

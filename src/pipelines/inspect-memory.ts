@@ -238,6 +238,11 @@ export interface WriteMemoryOptions extends MemoryOptions {
    * False: every file through the reader, as inspectMemory reads (the same bytes; stdin always).
    */
   spans?: boolean;
+  /**
+   * Let the spans' keys be estimated and written in WebAssembly where it can (memory-walk-wasm.ts;
+   * default true). False: the JavaScript span walk only (the tests compare the two).
+   */
+  walkWasm?: boolean;
 }
 
 const PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
@@ -248,14 +253,15 @@ const CHUNK_BYTES = 4 * 1024 * 1024;
  * order: the CLI's path. Big files are parsed on worker threads (memory-parallel.ts); the bytes
  * are the same either way. The result adds `spans`, the spans such files were cut into, and
  * `spansOnWorkers`, how many of them ran on worker threads (both 0 when no file was), and
- * `keysWalked`, the keys of those spans estimated straight from their record bytes.
+ * `keysWalked`, the keys of those spans estimated straight from their record bytes (`keysWalkedWasm`
+ * of them in WebAssembly).
  * @throws as inspectMemory
  */
 export async function writeMemory(
   inputs: readonly string[],
   opts: WriteMemoryOptions,
   write: (bytes: Uint8Array) => Promise<void>,
-): Promise<Omit<InspectMemoryResult, 'rows'> & { spans: number; spansOnWorkers: number; keysWalked: number }> {
+): Promise<Omit<InspectMemoryResult, 'rows'> & { spans: number; spansOnWorkers: number; keysWalked: number; keysWalkedWasm: number }> {
   const threads = opts.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads: a count of at least 1, found ${String(threads)}`);
   const json = opts.json === true;
@@ -272,6 +278,7 @@ export async function writeMemory(
   let spans = 0;
   let spansOnWorkers = 0;
   let keysWalked = 0;
+  let keysWalkedWasm = 0;
   const whole = opts.spans !== false
     ? async (name: string, index: number, fileField: string | undefined, selector: Selector): Promise<ParallelFileResult | null> => {
       // Worker threads for big files; the calling thread alone runs the spans of the others.
@@ -286,6 +293,7 @@ export async function writeMemory(
         maxValueSize: opts.maxValueSize ?? 512 * 1024 * 1024,
         largestElement: largest,
         json,
+        walkWasm: opts.walkWasm !== false,
         chunkBytes: opts.chunkBytes ?? CHUNK_BYTES,
         signal: opts.signal,
         onSpan: (keysRead, bytes) => {
@@ -298,6 +306,7 @@ export async function writeMemory(
       spans += r.spans;
       spansOnWorkers += r.spansOnWorkers;
       keysWalked += r.keysWalked;
+      keysWalkedWasm += r.keysWalkedWasm;
       return r;
     }
     : undefined;
@@ -320,7 +329,7 @@ export async function writeMemory(
     );
     await flush();
     for (const f of res.files) bytes += f.bytes;
-    return { ...res, bytes, spans, spansOnWorkers, keysWalked };
+    return { ...res, bytes, spans, spansOnWorkers, keysWalked, keysWalkedWasm };
   } finally {
     if (pool !== null) releasePool(pool);
   }

@@ -219,6 +219,8 @@ export interface ParallelConfig {
   maxValueSize: number;
   largestElement: boolean;
   json: boolean;
+  /** Let the spans walk in WebAssembly where they can (memory-walk-wasm.ts). */
+  walkWasm: boolean;
   chunkBytes: number;
   signal: AbortSignal | undefined;
   /** After each span is written: keys read so far, bytes of the file consumed. */
@@ -233,6 +235,8 @@ export interface ParallelFileResult {
   spansOnWorkers: number;
   /** Keys the spans estimated straight from their record bytes (memory-span.ts), of keysRead. */
   keysWalked: number;
+  /** Of keysWalked, those walked in WebAssembly. */
+  keysWalkedWasm: number;
   keysRead: number;
   keys: number;
   bytes: number;
@@ -276,7 +280,7 @@ export async function scanFileParallel(
   const c = parser.cur;
   const maxRecord = cfg.maxValueSize + RECORD_SLACK;
   const res: ParallelFileResult = {
-    rdbVersion: 0, targetVersion: 0, spans: 0, spansOnWorkers: 0, keysWalked: 0, keysRead: 0, keys: 0, bytes: 0, sizeBytes: 0,
+    rdbVersion: 0, targetVersion: 0, spans: 0, spansOnWorkers: 0, keysWalked: 0, keysWalkedWasm: 0, keysRead: 0, keys: 0, bytes: 0, sizeBytes: 0,
     dropped: { db: 0, type: 0, match: 0, expired: 0 },
   };
   /** Spans in file order: the answer, the span's length, and the file offset it ends at. */
@@ -300,6 +304,7 @@ export async function scanFileParallel(
     if (r.out.length > 0) await write(r.out);
     res.keysRead += r.read;
     res.keysWalked += r.walked;
+    res.keysWalkedWasm += r.walkedWasm;
     res.keys += r.kept;
     res.bytes += r.bytes;
     for (const k of Object.keys(r.dropped) as DropReason[]) res.dropped[k] += r.dropped[k];
@@ -405,7 +410,7 @@ export async function scanFileParallel(
           version: parser.version, magic: parser.magic, targetVersion: res.targetVersion,
           encodingConfig: cfg.encodingConfig, jemallocQuantum: cfg.jemallocQuantum, select: cfg.select,
           snapshotTime: snap?.time, snapshotTimeSource: snap?.source,
-          largestElement: cfg.largestElement, json: cfg.json, maxValueSize: cfg.maxValueSize,
+          largestElement: cfg.largestElement, json: cfg.json, walkWasm: cfg.walkWasm, maxValueSize: cfg.maxValueSize,
           crc: parser.magic === 'VALKEY' || parser.version >= 5,
         });
         inputId = msg.id;

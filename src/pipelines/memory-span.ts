@@ -13,6 +13,7 @@ import type { SharedOptions } from '../cli-options.js';
 import { UsageError } from '../errors.js';
 import { MemoryRowWriter } from '../format/memory.js';
 import { CsvRowsWasm } from '../format/memory-csv-wasm.js';
+import { MemoryWalkWasm } from './memory-walk-wasm.js';
 import { estimateKeyMemory, estimateValueAt, memoryModel, valueEstimate, type EncodingConfig, type MemoryModel } from '../report/memory.js';
 import { createSelector, type DropReason, type Selector, type SnapshotTimeSource } from './select.js';
 
@@ -34,6 +35,8 @@ export interface InputMessage {
   snapshotTimeSource: SnapshotTimeSource | undefined;
   largestElement: boolean;
   json: boolean;
+  /** Let the span walk run in WebAssembly where it can (memory-walk-wasm.ts). */
+  walkWasm: boolean;
   maxValueSize: number;
   /** Compute each span's CRC-64 (files of RDB 5 and later). */
   crc: boolean;
@@ -70,6 +73,8 @@ export interface JobResult {
   bytes: number;
   /** Keys read by the span walk straight from their bytes (the rest went through the reader). */
   walked: number;
+  /** Of `walked`, those walked in WebAssembly. */
+  walkedWasm: number;
   dropped: Record<DropReason, number>;
   /** The span's CRC-64 from 0 (when the input asked for it). */
   crcLo: number;
@@ -133,6 +138,8 @@ export class SpanRunner {
   private wMore = false;
   /** The walk's rows written in WebAssembly (null: in JavaScript, or no walk). */
   private readonly wasmRows: CsvRowsWasm | null;
+  /** The walk in WebAssembly (null: the JavaScript walk takes every record). */
+  private readonly wasmWalk: MemoryWalkWasm | null;
   private readonly appendRows: (rows: Uint8Array) => void;
 
   constructor(readonly msg: InputMessage) {
@@ -151,6 +158,9 @@ export class SpanRunner {
     this.now = sel.now;
     // Before any span is preloaded: the region this takes moves the codec's preload area.
     this.wasmRows = this.walk ? CsvRowsWasm.create() : null;
+    this.wasmWalk = this.wasmRows !== null && msg.walkWasm && msg.largestElement
+      ? MemoryWalkWasm.create(this.wasmRows, this.model, { dropExpired: this.dropExpired, now: this.now, file: msg.fileField })
+      : null;
     const csv = this.rows.csv;
     this.appendRows = (rows) => csv.append(rows);
   }
@@ -168,6 +178,8 @@ export class SpanRunner {
     let bytes = 0;
     const walked = this.walked;
     walked.read = walked.kept = walked.bytes = walked.expired = 0;
+    const wasmWalk = this.wasmWalk;
+    const wasmBefore = wasmWalk?.walkedKeys ?? 0;
     let error: ErrorData | undefined;
     // The span's compressed values are inflated in WebAssembly from one copy of the span.
     if (this.walk) lzfWasmPreload(bytesIn);
@@ -181,8 +193,15 @@ export class SpanRunner {
           // leaves to the reader (an aux field, a stream, a compressed key, a damaged value...).
           // A few hundred records a call: V8 then optimizes walkRecords as a function, once,
           // instead of compiling its loop again for on-stack replacement (tens of ms each time).
+          // In WebAssembly first, when it runs: the JavaScript walk then takes the one record it
+          // left, and gives the rest back to it.
           do {
-            p = this.walkRecords(bytesIn, p, job.end, db);
+            if (wasmWalk !== null) {
+              p = wasmWalk.walk(bytesIn, p, job.end, db, walked, this.appendRows);
+              db = wasmWalk.db;
+              if (p >= job.end) break;
+            }
+            p = this.walkRecords(bytesIn, p, job.end, db, wasmWalk !== null ? 1 : WALK_BUDGET);
             db = this.wDb;
           } while (this.wMore && p < job.end);
           if (p >= job.end) break;
@@ -231,6 +250,7 @@ export class SpanRunner {
     dropped.expired += walked.expired;
     return {
       id: job.id, out, read: read + walked.read, kept: kept + walked.kept, bytes: bytes + walked.bytes, walked: walked.read,
+      walkedWasm: (wasmWalk?.walkedKeys ?? 0) - wasmBefore,
       dropped, crcLo: crc.lo, crcHi: crc.hi, ...(error !== undefined ? { error } : {}),
     };
   }
@@ -241,7 +261,7 @@ export class SpanRunner {
    * opcodes included) it leaves to the reader. The bytes were skimmed by the reader already
    * (every extent checked); what the walk cannot take as it is, the reader takes, with its errors.
    */
-  private walkRecords(b: Uint8Array, p: number, end: number, db: number): number {
+  private walkRecords(b: Uint8Array, p: number, end: number, db: number, records: number): number {
     const model = this.model;
     const csv = this.rows.csv;
     const wasmRows = this.wasmRows;
@@ -256,7 +276,7 @@ export class SpanRunner {
     let expired = 0;
     let start = p;
     let expireAt = -1;
-    let budget = WALK_BUDGET;
+    let budget = records;
     let more = false;
     try {
       while (p < end) {

@@ -20,7 +20,7 @@ parentPort!.on('message', (m: InputMessage | JobMessage) => {
     if (runner === null || runner.msg.id !== m.input) throw new Error(`rdbmerge internal: a span of input ${m.input} before its input message`);
     res = runner.run(m);
   } catch (e) {
-    res = { id: m.id, out: new Uint8Array(0), read: 0, kept: 0, bytes: 0, walked: 0, dropped: { db: 0, type: 0, match: 0, expired: 0 }, crcLo: 0, crcHi: 0, error: serializeError(e) };
+    res = { id: m.id, out: new Uint8Array(0), read: 0, kept: 0, bytes: 0, walked: 0, walkedWasm: 0, dropped: { db: 0, type: 0, match: 0, expired: 0 }, crcLo: 0, crcHi: 0, error: serializeError(e) };
   }
   // The input buffer goes back too: the main thread reads the next chunks into it (no fresh
   // pages to fault in, no external memory for the garbage collector to track).

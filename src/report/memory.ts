@@ -492,7 +492,7 @@ function listpackBlob(): number {
   }
   // In WebAssembly first (native-free-parser/lzf-wasm.ts): a compressed listpack is inflated and
   // walked there, a raw one in a buffer the caller preloaded (a span's records) walked in place.
-  // What it leaves (a damaged stream or entry, a 64-bit integer) is walked below.
+  // What it leaves (a damaged stream or entry) is walked below.
   const n = lzfPending >= 0 ? lzfWalkListpack(P, sRawStart, sRawEnd, sLen) : listpackWalkPreloaded(P, sRawStart, sRawEnd);
   if (n >= 0) {
     if (lzfPending < 0) noteListpackCount(P, sRawStart, n);
