@@ -33,6 +33,7 @@ import { ziplistCount } from './encodings/ziplist.js';
 import { listpackCount } from './encodings/listpack.js';
 import { intsetCount } from './encodings/intset.js';
 import { zipmapCount } from './encodings/zipmap.js';
+import { skimWasm, skimWasmResult } from './skim-wasm.js';
 
 export interface ReadOptions {
   /** Name of the input, used in error messages (a path, `-`, a URI). */
@@ -77,6 +78,11 @@ export class RdbParser {
   skimKeys = false;
   /** Key records walked in skim mode. */
   skimmed = 0;
+  /**
+   * Skim in WebAssembly (skim-wasm.ts) where it can: for a driver that never changes a buffer
+   * once it was handed over (switchTo); the buffer is copied into the module once.
+   */
+  skimInWasm = false;
   private headerDone = false;
   private readonly crc = new Crc64();
   /** Absolute offset up to which bytes were fed to the CRC. */
@@ -158,6 +164,14 @@ export class RdbParser {
     const b = c.buf;
     const end = b.length;
     const max = this.opts.maxValueSize;
+    if (this.skimInWasm) {
+      const q = skimWasm(b, c.pos, max);
+      if (q >= 0) {
+        c.pos = q;
+        this.skimmed += skimWasmResult.records;
+        return;
+      }
+    }
     let p = c.pos;
     let n = 0;
     for (;;) {

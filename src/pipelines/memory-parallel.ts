@@ -277,6 +277,7 @@ export async function scanFileParallel(
   const parser = new RdbParser({ source: shown, maxValueSize: cfg.maxValueSize, verifyChecksum: false });
   const crc = new Crc64();
   parser.skimKeys = true;
+  parser.skimInWasm = true;
   const c = parser.cur;
   const maxRecord = cfg.maxValueSize + RECORD_SLACK;
   const res: ParallelFileResult = {

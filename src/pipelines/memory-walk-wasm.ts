@@ -21,81 +21,14 @@
  * fixture and on damaged files.
  */
 import { lzfWasmFunctions, lzfWasmPreloadedAt, lzfWasmScratchAt, rdb } from '../../native-free-parser/index.js';
-import { body, F64, f64Const, HEADER, I32, I64, i64Const, konst, name, section, uleb } from '../../native-free-parser/wasm-asm.js';
+import {
+  add, add64, addF, and, be32, body, c, c64, call, cat, clz, eq, eqz, ext, extU, F64, f64Const, f64OfI32, f64OfI64, f64OfU32, geF, geS64, geU,
+  gg, gs, gtS, gtS64, gtU, HEADER, I32, i32OfF64, I64, iff, inc, ld16s, ld16u, ld32, ld64, ld8, ld8s, leF, leS64, leU, lg, ls, ltF, ltS,
+  ltS64, ltU, maxInto, mul, mul64, mulF, name, ne, ne64, negF, or, ret, section, sel, shl, shrU, sub, sub64, subF, divF, uleb, whileDo,
+  type Code,
+} from '../../native-free-parser/wasm-asm.js';
 import type { CsvRowsWasm } from '../format/memory-csv-wasm.js';
 import type { MemoryModel } from '../report/memory.js';
-
-type Code = number[];
-
-// ---- a few instruction builders --------------------------------------------------------------
-
-const cat = (...xs: Code[]): Code => xs.flat();
-const c = (v: number): Code => konst(v);
-const c64 = (v: number): Code => i64Const(v);
-const lg = (l: number): Code => [0x20, ...uleb(l)];
-const ls = (l: number, e: Code): Code => [...e, 0x21, ...uleb(l)];
-const gg = (g: number): Code => [0x23, ...uleb(g)];
-const gs = (g: number, e: Code): Code => [...e, 0x24, ...uleb(g)];
-const bin = (code: number) => (a: Code, b: Code): Code => [...a, ...b, code];
-const add = bin(0x6a);
-const sub = bin(0x6b);
-const mul = bin(0x6c);
-const and = bin(0x71);
-const or = bin(0x72);
-const shl = bin(0x74);
-const shrU = bin(0x76);
-const eq = bin(0x46);
-const ne = bin(0x47);
-const ltS = bin(0x48);
-const ltU = bin(0x49);
-const gtS = bin(0x4a);
-const gtU = bin(0x4b);
-const leU = bin(0x4d);
-const geU = bin(0x4f);
-const add64 = bin(0x7c);
-const sub64 = bin(0x7d);
-const mul64 = bin(0x7e);
-const ne64 = bin(0x52);
-const ltS64 = bin(0x53);
-const gtS64 = bin(0x55);
-const leS64 = bin(0x57);
-const geS64 = bin(0x59);
-const addF = bin(0xa0);
-const mulF = bin(0xa2);
-const divF = bin(0xa3);
-const subF = bin(0xa1);
-const ltF = bin(0x63);
-const leF = bin(0x65);
-const geF = bin(0x66);
-const eqz = (a: Code): Code => [...a, 0x45];
-const clz = (a: Code): Code => [...a, 0x67];
-const ext = (a: Code): Code => [...a, 0xac]; // i64.extend_i32_s
-const extU = (a: Code): Code => [...a, 0xad]; // i64.extend_i32_u
-const negF = (a: Code): Code => [...a, 0x9a];
-const f64OfI32 = (a: Code): Code => [...a, 0xb7];
-const f64OfU32 = (a: Code): Code => [...a, 0xb8];
-const f64OfI64 = (a: Code): Code => [...a, 0xb9];
-const i32OfF64 = (a: Code): Code => [...a, 0xaa]; // i32.trunc_f64_s
-const ld8 = (a: Code, off = 0): Code => [...a, 0x2d, 0, ...uleb(off)];
-const ld8s = (a: Code, off = 0): Code => [...a, 0x2c, 0, ...uleb(off)];
-const ld16s = (a: Code, off = 0): Code => [...a, 0x2e, 0, ...uleb(off)];
-const ld16u = (a: Code, off = 0): Code => [...a, 0x2f, 0, ...uleb(off)];
-const ld32 = (a: Code, off = 0): Code => [...a, 0x28, 0, ...uleb(off)];
-const ld64 = (a: Code, off = 0): Code => [...a, 0x29, 0, ...uleb(off)];
-/** `if (cond) { then } else { els }` without a value. */
-const iff = (cond: Code, then: Code, els?: Code): Code => [...cond, 0x04, 0x40, ...then, ...(els !== undefined ? [0x05, ...els] : []), 0x0b];
-/** `cond ? a : b` as an i32 (both evaluated). */
-const sel = (a: Code, b: Code, cond: Code): Code => [...a, ...b, ...cond, 0x1b];
-const ret = (e: Code): Code => [...e, 0x0f];
-const call = (f: number, ...args: Code[]): Code => [...args.flat(), 0x10, ...uleb(f)];
-const drop = (e: Code): Code => [...e, 0x1a];
-const inc = (l: number, by: Code = c(1)): Code => ls(l, add(lg(l), by));
-/** A loop run while `cond` holds; `body` may `continue` with br 0 at its own top level (depth + ifs). */
-const whileDo = (cond: Code, b: Code): Code => [0x02, 0x40, 0x03, 0x40, ...eqz(cond), 0x0d, 1, ...b, 0x0c, 0, 0x0b, 0x0b];
-/** max into local `l` of an i32 value (unsigned). */
-const maxInto = (l: number, v: Code): Code => iff(gtU(v, lg(l)), ls(l, v));
-/** A big-endian 32-bit number at a. */
-const be32 = (a: Code): Code => or(or(shl(ld8(a, 1), c(24)), shl(ld8(a, 2), c(16))), or(shl(ld8(a, 3), c(8)), ld8(a, 4)));
 
 // ---- the module's layout ---------------------------------------------------------------------
 
