@@ -342,6 +342,7 @@ t.test('the WebAssembly span walk writes the bytes of the JavaScript walk and of
     const cases: Array<[string, Partial<WriteMemoryOptions>]> = [
       ['defaults', {}],
       ['--drop-expired', { select: select({ dropExpired: true }) }],
+      ['--no-largest-element', { largestElement: false }],
       ['--target-version 10', { targetVersion: 10 }],
       ['--target-version 12, quantum 8', { targetVersion: 12, jemallocQuantum: 8 }],
       ['small thresholds', {

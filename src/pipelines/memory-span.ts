@@ -158,8 +158,8 @@ export class SpanRunner {
     this.now = sel.now;
     // Before any span is preloaded: the region this takes moves the codec's preload area.
     this.wasmRows = this.walk ? CsvRowsWasm.create() : null;
-    this.wasmWalk = this.wasmRows !== null && msg.walkWasm && msg.largestElement
-      ? MemoryWalkWasm.create(this.wasmRows, this.model, { dropExpired: this.dropExpired, now: this.now, file: msg.fileField })
+    this.wasmWalk = this.wasmRows !== null && msg.walkWasm
+      ? MemoryWalkWasm.create(this.wasmRows, this.model, { dropExpired: this.dropExpired, now: this.now, file: msg.fileField, largestElement: msg.largestElement })
       : null;
     const csv = this.rows.csv;
     this.appendRows = (rows) => csv.append(rows);

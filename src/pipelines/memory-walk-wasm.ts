@@ -47,8 +47,9 @@ const G = {
   VB: 27, VENC: 28, VEL: 29, VLG: 30,
   S0: 31, U0: 32, S1: 33, U1: 34, STEPS: 35,
   R_DB: 36, R_O: 37, R_READ: 38, R_KEPT: 39, R_EXP: 40, R_BYTES: 41, R_FULL: 42,
+  WANTLG: 43,
 } as const;
-const GLOBAL_TYPES: number[] = Array.from({ length: 43 }, (_, g) => (g === G.SINT || g === G.VB ? I64 : g === G.NOW || g === G.R_BYTES ? F64 : I32));
+const GLOBAL_TYPES: number[] = Array.from({ length: 44 }, (_, g) => (g === G.SINT || g === G.VB ? I64 : g === G.NOW || g === G.R_BYTES ? F64 : I32));
 
 /** The words of the CSV rows, by id: the five kinds, then the encodings. */
 const WORDS = ['string', 'list', 'set', 'zset', 'hash', 'int', 'embstr', 'raw', 'listpack', 'quicklist', 'intset', 'hashtable'] as const;
@@ -262,10 +263,27 @@ function strFn(): Code {
  * must take: a damaged stream or entry, a 64-bit integer entry, a count other than the header's.
  */
 function blobFn(): Code {
-  const [N, H] = [0, 1];
+  const [N, H, HS] = [0, 1, 2];
   return cat(
     iff(call(F.str), ret(c(-1))),
     iff(ltS(gg(G.RAWS), c(0)), ret(c(-1))),
+    // Without the longest element: the header's count, unless 65535, read where the blob is raw
+    // or, compressed, in its first literal run when that holds the 6 header bytes (nothing
+    // inflated, nothing walked; the longest entries -1).
+    iff(eqz(gg(G.WANTLG)), cat(
+      ls(HS, gg(G.RAWS)),
+      iff(gg(G.LZF), cat(
+        ls(H, ld8(gg(G.RAWS))),
+        iff(or(geU(lg(H), c(32)), ltU(lg(H), c(5))), ret(c(-1))),
+        ls(HS, add(gg(G.RAWS), c(1))),
+      )),
+      iff(gtU(add(lg(HS), c(6)), gg(G.RAWE)), ret(c(-1))),
+      ls(N, ld16u(lg(HS), 4)),
+      iff(ne(lg(N), c(0xffff)), cat(
+                [...c(0), ...c(-1), 0x36, 2, 0], [...c(4), ...c(-1), 0x36, 2, 0], [...c(8), ...c(-1), 0x36, 2, 0],
+        ret(lg(N)),
+      )),
+    )),
     iff(gg(G.LZF), cat(
       iff(gtU(gg(G.SLEN), c(MAX_INFLATE)), ret(c(-1))),
       iff(ne(call(F.inflate, gg(G.RAWS), gg(G.RAWE), gg(G.SCR), add(gg(G.SCR), gg(G.SLEN))), add(gg(G.SCR), gg(G.SLEN))), ret(c(-1))),
@@ -341,8 +359,8 @@ function daddFn(): Code {
  * not included), VENC (word id), VEL (elements), VLG (longest element); or 1 for the JavaScript walk.
  */
 function valueFn(): Code {
-  const [T, N, I, CNT, LG, FIRST, SCNT, SUM, MIN, MAX, SDS, LP, ALLINT, FL, FIRSTLONG, WD, S, A, START, K] =
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+  const [T, N, I, CNT, LG, FIRST, SCNT, SUM, MIN, MAX, SDS, LP, ALLINT, FL, FIRSTLONG, WD, S, A, START, K, UNK] =
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
   const done = (vb: Code, enc: number, el: Code, lgst: Code): Code =>
     cat(gs(G.VB, vb), gs(G.VENC, c(enc)), gs(G.VEL, el), gs(G.VLG, lgst), ret(c(0)));
   const robjPlus = (n: Code): Code => ext(add(c(16), n));
@@ -415,10 +433,12 @@ function valueFn(): Code {
           iff(ltS(lg(A), c(0)), ret(c(1))),
           iff(lg(A), push(gg(G.SLEN))),
           inc(CNT, lg(A)),
-          maxInto(LG, ld32(c(0))),
+          // -1: the node's longest entry unknown (no --largest-element), and so the list's.
+          iff(ltS(ld32(c(0)), c(0)), ls(UNK, c(1)), maxInto(LG, ld32(c(0)))),
         )),
       inc(I),
     )),
+    iff(lg(UNK), ls(LG, c(-1))),
     iff(and(and(gg(G.LISTLP), eq(lg(SCNT), c(1))), or(eqz(gg(G.LNB)), leU(lg(FIRST), gg(G.LNB)))),
       done(robjPlus(sc(lg(FIRST))), W.LISTPACK, lg(CNT), lg(LG))),
     done(add64(c64(16 + 40), lg(SUM)), W.QUICKLIST, lg(CNT), lg(LG)),
@@ -495,7 +515,7 @@ function valueFn(): Code {
 
 /** init(...): the model's numbers, the drop rule and the words' table (once per input; the file field is walk's). */
 function initFn(): Code {
-  const order = [G.Q, G.SDS72, G.DICT, G.QLNODE, G.HASHE, G.HASHV, G.SETIE, G.SETLE, G.SETLV, G.ZSETE, G.LNB, G.SETLP, G.LISTLP, G.DROP, G.NOW, G.FA, G.FL, G.TAB];
+  const order = [G.Q, G.SDS72, G.DICT, G.QLNODE, G.HASHE, G.HASHV, G.SETIE, G.SETLE, G.SETLV, G.ZSETE, G.LNB, G.SETLP, G.LISTLP, G.DROP, G.NOW, G.FA, G.FL, G.TAB, G.WANTLG];
   return cat(...order.map((g, i) => gs(g, lg(i))), [0x0b]);
 }
 
@@ -588,7 +608,7 @@ function walkFn(): Code {
         iff(gtU(add(add(add(lg(O), lg(KL)), gg(G.FL)), c(ROW_ROOM + 1)), lg(OEND)), cat(gs(G.R_FULL, c(1)), stop)),
         ls(R, call(F.row,
           lg(DB), word(lg(KIND), 248, 0), word(lg(KIND), 248, 4), lg(KS), add(lg(KS), lg(KL)), lg(VBF),
-          word(gg(G.VENC), 256, 0), word(gg(G.VENC), 256, 4), f64OfU32(gg(G.VEL)), f64OfU32(gg(G.VLG)), lg(EXP),
+          word(gg(G.VENC), 256, 0), word(gg(G.VENC), 256, 4), f64OfU32(gg(G.VEL)), f64OfI32(gg(G.VLG)), lg(EXP),
           gg(G.FA), gg(G.FL), lg(O))),
         // A key that needs quoting or escapes: the JavaScript walk writes its row.
         stopIf(ltS(lg(R), c(0))),
@@ -616,7 +636,7 @@ function moduleBytes(): Uint8Array {
     fn([], [I32]), // 6
     fn([I32], []), // 7
     fn([], []), // 8
-    fn([...Array<number>(14).fill(I32), F64, I32, I32, I32], []), // 9 init
+    fn([...Array<number>(14).fill(I32), F64, I32, I32, I32, I32], []), // 9 init
     fn([I32, I32, I32, I32, I32, I32, I32, I32], [I32]), // 10 walk
   ];
   const type = section(1, [types.length, ...types.flat()]);
@@ -650,12 +670,12 @@ function moduleBytes(): Uint8Array {
     ...body(3, lenFn()),
     ...body([I(3), [1, I64], I(1)], intOfFn()),
     ...body(7, strFn()),
-    ...body(2, blobFn()),
+    ...body(3, blobFn()),
     ...body(0, bucketsFn()),
     ...body(1, dexpandFn()),
     ...body(1, dstepFn()),
     ...body(0, daddFn()),
-    ...body([I(6), [5, I64], I(8)], valueFn()),
+    ...body([I(6), [5, I64], I(9)], valueFn()),
     ...body(0, initFn()),
     ...body([I(1), [1, F64], I(10), [2, F64]], walkFn()),
   ]);
@@ -692,7 +712,7 @@ declare const WebAssembly: { Module: new (bytes: Uint8Array) => object };
 /**
  * One input's span walk in WebAssembly, writing through the thread's CSV rows module. Made by
  * {@link MemoryWalkWasm.create} for an input whose rows it can write: CSV, every key as it is (or
- * `--drop-expired`), the longest element wanted, a target of RDB 10 or later.
+ * `--drop-expired`), a target of RDB 10 or later.
  */
 export class MemoryWalkWasm {
   /** The database where the last walk stopped. */
@@ -706,7 +726,9 @@ export class MemoryWalkWasm {
    * The walk for one input, or null when it cannot run: no WebAssembly, the codec's shared memory
    * or the CSV module not available, a model it does not hold (before RDB 10), a file field too long.
    */
-  static create(rows: CsvRowsWasm, model: MemoryModel, opts: { dropExpired: boolean; now: number; file: string | undefined }): MemoryWalkWasm | null {
+  static create(
+    rows: CsvRowsWasm, model: MemoryModel, opts: { dropExpired: boolean; now: number; file: string | undefined; largestElement: boolean },
+  ): MemoryWalkWasm | null {
     if (!model.listpackNames || !model.hasQuicklist) return null;
     const lzf = lzfWasmFunctions();
     if (lzf === null) return null;
@@ -729,7 +751,7 @@ export class MemoryWalkWasm {
     ex.i(
       m.jemallocQuantum, m.sds72 ? 1 : 0, m.dict, m.quicklistNode, cfg.hashMaxListpackEntries, cfg.hashMaxListpackValue,
       cfg.setMaxIntsetEntries, cfg.setMaxListpackEntries, cfg.setMaxListpackValue, cfg.zsetMaxListpackEntries, m.listNodeBytes,
-      m.setListpack ? 1 : 0, m.listListpack ? 1 : 0, opts.dropExpired ? 1 : 0, opts.now, 0, 0, tab,
+      m.setListpack ? 1 : 0, m.listListpack ? 1 : 0, opts.dropExpired ? 1 : 0, opts.now, 0, 0, tab, opts.largestElement ? 1 : 0,
     );
     return new MemoryWalkWasm(ex, rows, opts.file);
   }
