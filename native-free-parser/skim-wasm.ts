@@ -161,7 +161,7 @@ function skimFn(): Code {
 }
 
 function moduleBytes(): Uint8Array {
-  const fn = (params: number[], results: number[]): Code => [0x60, params.length, ...params, results.length, ...results];
+  const fn = (params: number[], results: number[]): number[] => [0x60, params.length, ...params, results.length, ...results];
   const type = section(1, [2, ...fn([I32], [I32]), ...fn([I32, I32, I32], [I32])]);
   const func = section(3, [4, 0, 0, 0, 1]);
   const memory = section(5, [1, 0x00, 1]);

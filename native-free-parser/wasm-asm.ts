@@ -72,9 +72,9 @@ export const mem = (align: number, offset = 0): number[] => [align, ...uleb(offs
  * A function body: its locals besides the parameters, as [count, type] groups in order (a number:
  * that many i32 locals), then the instructions.
  */
-export function body(locals: number | Array<[number, number]>, instr: number[]): number[] {
+export function body(locals: number | Array<[number, number]>, instr: Code): number[] {
   const groups = typeof locals === 'number' ? (locals > 0 ? [[locals, I32]] : []) : locals;
-  const code = [...uleb(groups.length), ...groups.flat(), ...instr];
+  const code = [...uleb(groups.length), ...groups.flat(), ...flatten(instr)];
   return [...uleb(code.length), ...code];
 }
 
@@ -107,18 +107,29 @@ export function instantiate(bytes: Uint8Array, imports: object = {}): Record<str
 
 // ---- expression builders (memory-walk-wasm.ts, skim-wasm.ts) ----------------------------------
 
-/** Instructions. */
-export type Code = number[];
+/**
+ * Instructions as a tree: builders nest their operands instead of copying them (a module of a few
+ * thousand instructions is assembled in about a millisecond), and `body` flattens the tree once.
+ */
+export type Code = Array<number | Code>;
 
+/** The tree's bytes in order. */
+export function flatten(code: Code, out: number[] = []): number[] {
+  for (const x of code) {
+    if (typeof x === 'number') out.push(x);
+    else flatten(x, out);
+  }
+  return out;
+}
 
-export const cat = (...xs: Code[]): Code => xs.flat();
-export const c = (v: number): Code => konst(v);
-export const c64 = (v: number): Code => i64Const(v);
-export const lg = (l: number): Code => [0x20, ...uleb(l)];
-export const ls = (l: number, e: Code): Code => [...e, 0x21, ...uleb(l)];
-export const gg = (g: number): Code => [0x23, ...uleb(g)];
-export const gs = (g: number, e: Code): Code => [...e, 0x24, ...uleb(g)];
-export const bin = (code: number) => (a: Code, b: Code): Code => [...a, ...b, code];
+export const cat = (...xs: Code[]): Code => xs;
+export const c = (v: number): number[] => konst(v);
+export const c64 = (v: number): number[] => i64Const(v);
+export const lg = (l: number): number[] => [0x20, ...uleb(l)];
+export const ls = (l: number, e: Code): Code => [e, 0x21, ...uleb(l)];
+export const gg = (g: number): number[] => [0x23, ...uleb(g)];
+export const gs = (g: number, e: Code): Code => [e, 0x24, ...uleb(g)];
+export const bin = (code: number) => (a: Code, b: Code): Code => [a, b, code];
 export const add = bin(0x6a);
 export const sub = bin(0x6b);
 export const mul = bin(0x6c);
@@ -150,31 +161,31 @@ export const subF = bin(0xa1);
 export const ltF = bin(0x63);
 export const leF = bin(0x65);
 export const geF = bin(0x66);
-export const eqz = (a: Code): Code => [...a, 0x45];
-export const clz = (a: Code): Code => [...a, 0x67];
-export const ext = (a: Code): Code => [...a, 0xac]; // i64.extend_i32_s
-export const extU = (a: Code): Code => [...a, 0xad]; // i64.extend_i32_u
-export const negF = (a: Code): Code => [...a, 0x9a];
-export const f64OfI32 = (a: Code): Code => [...a, 0xb7];
-export const f64OfU32 = (a: Code): Code => [...a, 0xb8];
-export const f64OfI64 = (a: Code): Code => [...a, 0xb9];
-export const i32OfF64 = (a: Code): Code => [...a, 0xaa]; // i32.trunc_f64_s
-export const ld8 = (a: Code, off = 0): Code => [...a, 0x2d, 0, ...uleb(off)];
-export const ld8s = (a: Code, off = 0): Code => [...a, 0x2c, 0, ...uleb(off)];
-export const ld16s = (a: Code, off = 0): Code => [...a, 0x2e, 0, ...uleb(off)];
-export const ld16u = (a: Code, off = 0): Code => [...a, 0x2f, 0, ...uleb(off)];
-export const ld32 = (a: Code, off = 0): Code => [...a, 0x28, 0, ...uleb(off)];
-export const ld64 = (a: Code, off = 0): Code => [...a, 0x29, 0, ...uleb(off)];
+export const eqz = (a: Code): Code => [a, 0x45];
+export const clz = (a: Code): Code => [a, 0x67];
+export const ext = (a: Code): Code => [a, 0xac]; // i64.extend_i32_s
+export const extU = (a: Code): Code => [a, 0xad]; // i64.extend_i32_u
+export const negF = (a: Code): Code => [a, 0x9a];
+export const f64OfI32 = (a: Code): Code => [a, 0xb7];
+export const f64OfU32 = (a: Code): Code => [a, 0xb8];
+export const f64OfI64 = (a: Code): Code => [a, 0xb9];
+export const i32OfF64 = (a: Code): Code => [a, 0xaa]; // i32.trunc_f64_s
+export const ld8 = (a: Code, off = 0): Code => [a, 0x2d, 0, ...uleb(off)];
+export const ld8s = (a: Code, off = 0): Code => [a, 0x2c, 0, ...uleb(off)];
+export const ld16s = (a: Code, off = 0): Code => [a, 0x2e, 0, ...uleb(off)];
+export const ld16u = (a: Code, off = 0): Code => [a, 0x2f, 0, ...uleb(off)];
+export const ld32 = (a: Code, off = 0): Code => [a, 0x28, 0, ...uleb(off)];
+export const ld64 = (a: Code, off = 0): Code => [a, 0x29, 0, ...uleb(off)];
 /** `if (cond) { then } else { els }` without a value. */
-export const iff = (cond: Code, then: Code, els?: Code): Code => [...cond, 0x04, 0x40, ...then, ...(els !== undefined ? [0x05, ...els] : []), 0x0b];
+export const iff = (cond: Code, then: Code, els?: Code): Code => [cond, 0x04, 0x40, then, els !== undefined ? [0x05, els] : [], 0x0b];
 /** `cond ? a : b` as an i32 (both evaluated). */
-export const sel = (a: Code, b: Code, cond: Code): Code => [...a, ...b, ...cond, 0x1b];
-export const ret = (e: Code): Code => [...e, 0x0f];
-export const call = (f: number, ...args: Code[]): Code => [...args.flat(), 0x10, ...uleb(f)];
-export const drop = (e: Code): Code => [...e, 0x1a];
+export const sel = (a: Code, b: Code, cond: Code): Code => [a, b, cond, 0x1b];
+export const ret = (e: Code): Code => [e, 0x0f];
+export const call = (f: number, ...args: Code[]): Code => [args, 0x10, ...uleb(f)];
+export const drop = (e: Code): Code => [e, 0x1a];
 export const inc = (l: number, by: Code = c(1)): Code => ls(l, add(lg(l), by));
 /** A loop run while `cond` holds; `body` may `continue` with br 0 at its own top level (depth + ifs). */
-export const whileDo = (cond: Code, b: Code): Code => [0x02, 0x40, 0x03, 0x40, ...eqz(cond), 0x0d, 1, ...b, 0x0c, 0, 0x0b, 0x0b];
+export const whileDo = (cond: Code, b: Code): Code => [0x02, 0x40, 0x03, 0x40, eqz(cond), 0x0d, 1, b, 0x0c, 0, 0x0b, 0x0b];
 /** max into local `l` of an i32 value (unsigned). */
 export const maxInto = (l: number, v: Code): Code => iff(gtU(v, lg(l)), ls(l, v));
 /** A big-endian 32-bit number at a. */

@@ -288,7 +288,7 @@ t.test('the WebAssembly span walk writes the bytes of the JavaScript walk and of
   const big = (n: number, seed: number): Uint8Array => {
     // Incompressible bytes (a linear congruential sequence), as text.
     let x = seed;
-    return enc.encode(Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 24).toString(36)).join('').slice(0, n));
+    return enc.encode(Array.from({ length: n }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24).toString(36)).join('').slice(0, n));
   };
   const strings: Uint8Array[] = [
     '0', '-0', '007', '12', '-12', '127', '-4096', '32767', '2147483647', '-2147483648', '4294967296', '123456789012345678',
@@ -370,4 +370,30 @@ t.test('the WebAssembly span walk writes the bytes of the JavaScript walk and of
     const csv = (await memory([file], { threads: 1, select: select() })).out.toString('utf8');
     t.match(csv, /\n\d+,\w+,"q,uote:/, 'a key that needs quoting has its row');
   }
+});
+
+t.test('a span over the preload limit (a record of 10 MiB) is walked in JavaScript, with the same bytes', async (t) => {
+  const file = join(work, 'big-record.rdb');
+  const enc = new TextEncoder();
+  const w = new RdbWriter({ version: 11 });
+  w.begin();
+  w.selectDb(0, 300, 0);
+  let x = 7;
+  const huge = new Uint8Array(10 * 1024 * 1024);
+  for (let i = 0; i < huge.length; i++) huge[i] = (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24;
+  for (let i = 0; i < 300; i++) {
+    const key = enc.encode(`k:${i}`);
+    const v: Value = i === 150 ? { type: 'string', value: huge } : { type: 'hash', value: [[enc.encode('f'), enc.encode(`v${i}`)]] };
+    const e = encodeValue(v, 11, { key });
+    if (isDropped(e)) throw new Error('test: dropped');
+    w.key({ key, type: e.type, payload: e.payload, expireAt: -1, idle: -1, freq: -1 });
+  }
+  w.end();
+  writeFileSync(file, w.drain());
+  const one = await memory([file], { threads: 1, spans: false, select: select() });
+  const par = await memory([file], { threads: 1, chunkBytes: 4096, select: select() });
+  t.equal(one.error, null);
+  t.ok(par.out.equals(one.out), `same bytes (${one.out.length})`);
+  t.equal(par.walked, 300, 'every key walked');
+  t.ok(par.wasm >= 200 && par.wasm < 300, `${par.wasm} in WebAssembly: not the spans around the big record`);
 });

@@ -178,11 +178,13 @@ export class SpanRunner {
     let bytes = 0;
     const walked = this.walked;
     walked.read = walked.kept = walked.bytes = walked.expired = 0;
-    const wasmWalk = this.wasmWalk;
-    const wasmBefore = wasmWalk?.walkedKeys ?? 0;
+    const wasmBefore = this.wasmWalk?.walkedKeys ?? 0;
     let error: ErrorData | undefined;
     // The span's compressed values are inflated in WebAssembly from one copy of the span.
     if (this.walk) lzfWasmPreload(bytesIn);
+    // The WebAssembly walk reads the span there (a span over the preload limit, a record of
+    // several MiB, is walked in JavaScript).
+    const wasmWalk = this.wasmWalk !== null && lzfWasmPreloadedAt(bytesIn) >= 0 ? this.wasmWalk : null;
     try {
       let p = job.start;
       let db = job.db;
@@ -250,7 +252,7 @@ export class SpanRunner {
     dropped.expired += walked.expired;
     return {
       id: job.id, out, read: read + walked.read, kept: kept + walked.kept, bytes: bytes + walked.bytes, walked: walked.read,
-      walkedWasm: (wasmWalk?.walkedKeys ?? 0) - wasmBefore,
+      walkedWasm: (this.wasmWalk?.walkedKeys ?? 0) - wasmBefore,
       dropped, crcLo: crc.lo, crcHi: crc.hi, ...(error !== undefined ? { error } : {}),
     };
   }

@@ -625,7 +625,7 @@ function walkFn(): Code {
 }
 
 function moduleBytes(): Uint8Array {
-  const fn = (params: number[], results: number[]): Code => [0x60, params.length, ...params, results.length, ...results];
+  const fn = (params: number[], results: number[]): number[] => [0x60, params.length, ...params, results.length, ...results];
   const types = [
     fn([I32, I32, I32, I32], [I32]), // 0 inflate
     fn([I32, I32], [I32]), // 1 walkLp, intOf
@@ -640,7 +640,7 @@ function moduleBytes(): Uint8Array {
     fn([I32, I32, I32, I32, I32, I32, I32, I32], [I32]), // 10 walk
   ];
   const type = section(1, [types.length, ...types.flat()]);
-  const imp = (field: string, kind: number, desc: number[]): Code => [...name('e'), ...name(field), kind, ...desc];
+  const imp = (field: string, kind: number, desc: number[]): number[] => [...name('e'), ...name(field), kind, ...desc];
   const imports = section(2, [
     6,
     ...imp('m', 0x02, [0x00, 1]),
