@@ -3,7 +3,7 @@
  * and the one table that maps every error to its exit code (../shared/docs/CLI.md "Exit codes").
  * Library code throws these; only src/cli.ts turns them into a message and an exit status.
  */
-import { isRdbError, type RdbErrorKind } from '../native-free-parser/index.js';
+import { isRdbError, type RdbErrorKind } from '../native-free-parser/errors.js';
 
 /** Exit codes of CLI.md, by name. */
 export const EXIT = {

@@ -4,7 +4,7 @@
  */
 import { Buffer, isUtf8 } from 'node:buffer';
 import type { Value, StreamId, StreamValue } from '../../native-free-parser/index.js';
-import { compareBytes } from '../../native-free-parser/index.js';
+import { bytesCompare as compareBytes } from '../../native-free-parser/encodings/elem.js';
 
 export type JsonBytes = string | { b64: string };
 

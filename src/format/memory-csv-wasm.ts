@@ -10,7 +10,7 @@
  * passes only what the function handles: a database number, integral numbers below 2^53 in
  * magnitude, an expiry that is none (-1) or an integral time in years 1970..9999.
  */
-import { lzfWasmShare } from '../../native-free-parser/index.js';
+import { lzfWasmShare } from '../../native-free-parser/lzf-wasm.js';
 import { csvField } from './memory.js';
 import {
   body, F64, f64Const, get, HEADER, I32, instantiate, konst, mem, name, OP, section, set, uleb, VOID, type WasmMemory,

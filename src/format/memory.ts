@@ -2,7 +2,7 @@
  * Text forms of `inspect --format memory` rows and `--format report` reports: redis-rdb-tools'
  * memory CSV, JSON lines with the same fields, and the report's human tables.
  */
-import { keyText } from '../pipelines/inspect.js';
+import { keyText } from './key-text.js';
 import type { KeyRecord } from '../../native-free-parser/index.js';
 import type { MemoryRow } from '../pipelines/inspect-memory.js';
 import type { KeyMemory } from '../report/memory.js';

@@ -7,7 +7,14 @@
  * leaves, and every key when the selection changes keys or the rows are JSON. The runner also
  * computes the span's CRC-64 for the file checksum.
  */
-import { Crc64, isRdbError, lzfWasmPreload, lzfWasmPreloadedAt, rdb, RdbParser, TYPE_KIND, type RdbErrorInfo, type RdbErrorKind, type RdbRecord } from '../../native-free-parser/index.js';
+// The codec's modules themselves, not its index: a worker thread loads only what it runs.
+import * as rdb from '../../native-free-parser/constants.js';
+import { TYPE_KIND } from '../../native-free-parser/constants.js';
+import { Crc64 } from '../../native-free-parser/crc64.js';
+import { isRdbError, type RdbErrorInfo, type RdbErrorKind } from '../../native-free-parser/errors.js';
+import { lzfWasmPreload, lzfWasmPreloadedAt } from '../../native-free-parser/lzf-wasm.js';
+import type { RdbRecord } from '../../native-free-parser/model.js';
+import { RdbParser } from '../../native-free-parser/reader.js';
 import { asciiInt, NEED_MORE } from '../../native-free-parser/bytes/cursor.js';
 import type { SharedOptions } from '../cli-options.js';
 import { UsageError } from '../errors.js';

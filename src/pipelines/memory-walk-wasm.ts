@@ -20,7 +20,8 @@
  * JavaScript walk does: where the two would differ it stops, and the tests compare the two on every
  * fixture and on damaged files.
  */
-import { lzfWasmFunctions, lzfWasmPreloadedAt, lzfWasmScratchAt, rdb } from '../../native-free-parser/index.js';
+import * as rdb from '../../native-free-parser/constants.js';
+import { lzfWasmFunctions, lzfWasmPreloadedAt, lzfWasmScratchAt } from '../../native-free-parser/lzf-wasm.js';
 import {
   add, add64, addF, and, be32, body, c, c64, call, cat, clz, eq, eqz, ext, extU, F64, f64Const, f64OfI32, f64OfI64, f64OfU32, geF, geS64, geU,
   gg, gs, gtS, gtS64, gtU, HEADER, I32, i32OfF64, I64, iff, inc, ld16s, ld16u, ld32, ld64, ld8, ld8s, leF, leS64, leU, lg, ls, ltF, ltS,

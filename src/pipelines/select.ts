@@ -12,7 +12,8 @@
  * (they all precede the keys). The shift is fixed at the first key.
  */
 import { resolve } from 'node:path';
-import { TYPE_KIND, type KeyRecord } from '../../native-free-parser/index.js';
+import { TYPE_KIND } from '../../native-free-parser/constants.js';
+import type { KeyRecord } from '../../native-free-parser/model.js';
 import type { SharedOptions } from '../cli-options.js';
 import { UsageError } from '../errors.js';
 import { snapshotTimeFromDisk } from '../io/files.js';

@@ -20,10 +20,13 @@
  * only lengths, integer forms and listpack/ziplist entry headers; LZF-compressed blobs are inflated
  * only when their entries must be looked at.
  */
-import {
-  CorruptError, formatDoubleG17, formatDoubleShortest, listpackWalk, listpackWalkPreloaded, lzfDecompressScratch, lzfWalkListpack, rdb,
-  type KeyRecord,
-} from '../../native-free-parser/index.js';
+// The codec's modules themselves, not its index: a worker thread loads only what it runs.
+import * as rdb from '../../native-free-parser/constants.js';
+import { formatDoubleG17, formatDoubleShortest } from '../../native-free-parser/doubles.js';
+import { CorruptError } from '../../native-free-parser/errors.js';
+import { lzfDecompressScratch } from '../../native-free-parser/lzf.js';
+import { listpackWalk, listpackWalkPreloaded, lzfWalkListpack } from '../../native-free-parser/lzf-wasm.js';
+import type { KeyRecord } from '../../native-free-parser/model.js';
 
 /** The server's encoding thresholds (its redis.conf settings). Defaults are Redis's. */
 export interface EncodingConfig {
