@@ -8,7 +8,6 @@ import { Option, type Command } from 'commander';
 import { addOptions, globalOptionsFrom, TLS_OPTIONS, tlsOptionsFrom, type TlsOptions } from '../cli-options.js';
 import { EXIT, UsageError } from '../errors.js';
 import type { FetchEvent, FetchOptions, FetchPhase, FetchReport } from '../pipelines/fetch.js';
-import { readTlsFiles } from '../redis/connection.js';
 import { parseDuration, parseUri, type RedisUri } from '../values.js';
 import type { CommandContext, RegisterCommand } from './context.js';
 
@@ -41,6 +40,9 @@ function intOption(raw: unknown, option: string, min: number): number {
  * @throws UsageError for a file that cannot be read; NetworkError for a file without PEM in it
  */
 export async function tlsSettings(files: TlsOptions | undefined): Promise<NonNullable<FetchOptions['tls']>> {
+  // Loaded when needed: the connection module brings node:tls and node:net, which every other
+  // command would load for nothing (tens of milliseconds of each start).
+  const { readTlsFiles } = await import('../redis/connection.js');
   const material = await readTlsFiles(files);
   if (files === undefined || material === undefined) return {};
   return {
