@@ -23,6 +23,7 @@ import { readRdbFile } from '../io/rdb-file.js';
 import { estimateKeyMemory, memoryModel, type EncodingConfig, type MemoryModel } from '../report/memory.js';
 import { ReportBuilder, type MemoryReport } from '../report/report.js';
 import { selectorForInput, type DropReason, type Selector } from './select.js';
+import { PARALLEL_MIN_BYTES } from './memory-early.js';
 import { acquirePool, defaultThreads, mainThreadPool, PARALLEL_AVAILABLE, releasePool, scanFileParallel, type ParallelFileResult } from './memory-parallel.js';
 import { inspectedInputs, type InspectProgress } from './inspect.js';
 
@@ -245,7 +246,6 @@ export interface WriteMemoryOptions extends MemoryOptions {
   walkWasm?: boolean;
 }
 
-const PARALLEL_MIN_BYTES = 256 * 1024 * 1024;
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**

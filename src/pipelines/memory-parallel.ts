@@ -22,7 +22,6 @@
  * checksum first; the spans find the damaged value (exit 3 rather than 5).
  */
 import { open } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import {
   ChecksumError, checksumMismatch, CorruptError, Crc64, isRdbError, LimitError, RdbParser, TruncatedError, UnsupportedError,
@@ -33,6 +32,7 @@ import type { SharedOptions } from '../cli-options.js';
 import { SpanRunner, type ErrorData, type InputMessage, type JobMessage, type JobResult } from './memory-span.js';
 import { InterruptedError, UsageError } from '../errors.js';
 import type { EncodingConfig } from '../report/memory.js';
+import { takeEarlyWorker, WORKER_URL } from './memory-early.js';
 import type { DropReason, Selector } from './select.js';
 
 const RDB_ERRORS: Record<RdbErrorKind, new (info: RdbErrorInfo) => RdbError> = {
@@ -49,8 +49,6 @@ function rebuildError(d: ErrorData): Error {
   return new Error(`rdbmerge internal: memory worker: ${d.message}`);
 }
 
-/** Workers run the compiled module next to this one (.js), or under the TypeScript loader (.ts). */
-const WORKER_URL = new URL(`./memory-thread${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 interface Slot {
   worker: Worker;
@@ -70,9 +68,11 @@ class MemoryPool {
 
   constructor(readonly size: number) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(WORKER_URL);
+      // A worker src/bin.ts started before the command line loaded, when there is one.
+      const early = takeEarlyWorker();
+      const worker = early?.worker ?? new Worker(WORKER_URL);
       worker.unref();
-      const slot: Slot = { worker, busy: 0, failed: null, ready: false };
+      const slot: Slot = { worker, busy: 0, failed: null, ready: early?.ready === true };
       worker.on('message', (r: JobResult | 'ready') => {
         if (r === 'ready') {
           slot.ready = true;
@@ -193,10 +193,7 @@ export async function startMemoryThreads(threads: number): Promise<void> {
   }
 }
 
-/** Threads by default (the main thread and its workers): the machine's cores, at most 8. */
-export function defaultThreads(): number {
-  return Math.min(8, availableParallelism());
-}
+export { defaultThreads } from './memory-early.js';
 
 /** Whether worker threads can run here at all (compiled JavaScript, or a TypeScript loader). */
 export const PARALLEL_AVAILABLE = import.meta.url.endsWith('.js') || import.meta.url.endsWith('.ts');
