@@ -19,67 +19,43 @@ const PAGES = Math.ceil((DATA + CHUNK) / 65536);
 
 /** c(p, end): the register at STATE updated with the bytes [p, end). */
 function code(): number[] {
-  // Locals: the parameters p and end; then the register (i64), and its low and high words.
+  // Locals: the parameters p and end; then the register (i64), and the 4-byte words of a step.
   const [P, END, CRC, A, B, C2, D2] = [0, 1, 2, 3, 4, 5, 6];
   /** Table k's entry for the byte `byteOf` pushes (0..255). */
   const lookup = (k: number, byteOf: number[]): number[] => [...byteOf, ...konst(3), OP.i32Shl, OP.i64Load, ...mem(3, k * 2048)];
   const byte = (w: number, shift: number): number[] => shift === 24
     ? [...get(w), ...konst(24), OP.i32ShrU]
     : [...get(w), ...(shift > 0 ? [...konst(shift), OP.i32ShrU] : []), ...konst(0xff), OP.i32And];
+  /**
+   * The table lookups of the bytes in `words` (locals of 4 bytes each, in stream order), XORed:
+   * byte j of the n still has n - 1 - j bytes to travel, through table n - 1 - j.
+   */
+  const fold = (words: number[]): number[] => words.flatMap((w, wi) => [0, 8, 16, 24].flatMap((shift, bi) => {
+    const j = 4 * wi + bi;
+    return [...lookup(4 * words.length - 1 - j, byte(w, shift)), ...(j > 0 ? [OP.i64Xor] : [])];
+  }));
+  /** The i64 on the stack into `lo` (its low word) and `hi`, through CRC. */
+  const split = (lo: number, hi: number): number[] => [
+    OP.localTee, CRC, OP.i32WrapI64, ...set(lo), ...get(CRC), ...i64Const(32), OP.i64ShrU, OP.i32WrapI64, ...set(hi),
+  ];
+  /** A loop taking 16 or 8 bytes a step while there are that many: the register XOR the first 8, the rest as they are. */
+  const steps = (n: 16 | 8): number[] => [
+    OP.block, VOID,
+    OP.loop, VOID,
+    ...get(END), ...get(P), OP.i32Sub, ...konst(n), OP.i32LtU, OP.brIf, 1,
+    ...get(CRC), ...get(P), OP.i64Load, ...mem(0), OP.i64Xor, ...split(A, B),
+    ...(n === 16 ? [...get(P), OP.i64Load, ...mem(0, 8), ...split(C2, D2)] : []),
+    ...fold(n === 16 ? [A, B, C2, D2] : [A, B]),
+    ...set(CRC),
+    ...get(P), ...konst(n), OP.i32Add, ...set(P),
+    OP.br, 0,
+    OP.end,
+    OP.end,
+  ];
   const instr = [
     ...konst(STATE), OP.i64Load, ...mem(3), ...set(CRC),
-    // 16 bytes a step: the first word's byte j has 15 - j bytes to travel, the second's 7 - j.
-    OP.block, VOID,
-    OP.loop, VOID,
-    ...get(END), ...get(P), OP.i32Sub, ...konst(16), OP.i32LtU, OP.brIf, 1,
-    ...get(CRC), ...get(P), OP.i64Load, ...mem(0), OP.i64Xor, OP.localTee, CRC,
-    OP.i32WrapI64, ...set(A),
-    ...get(CRC), ...i64Const(32), OP.i64ShrU, OP.i32WrapI64, ...set(B),
-    ...get(P), OP.i64Load, ...mem(0, 8), OP.localTee, CRC,
-    OP.i32WrapI64, ...set(C2),
-    ...get(CRC), ...i64Const(32), OP.i64ShrU, OP.i32WrapI64, ...set(D2),
-    ...lookup(15, byte(A, 0)),
-    ...lookup(14, byte(A, 8)), OP.i64Xor,
-    ...lookup(13, byte(A, 16)), OP.i64Xor,
-    ...lookup(12, byte(A, 24)), OP.i64Xor,
-    ...lookup(11, byte(B, 0)), OP.i64Xor,
-    ...lookup(10, byte(B, 8)), OP.i64Xor,
-    ...lookup(9, byte(B, 16)), OP.i64Xor,
-    ...lookup(8, byte(B, 24)), OP.i64Xor,
-    ...lookup(7, byte(C2, 0)), OP.i64Xor,
-    ...lookup(6, byte(C2, 8)), OP.i64Xor,
-    ...lookup(5, byte(C2, 16)), OP.i64Xor,
-    ...lookup(4, byte(C2, 24)), OP.i64Xor,
-    ...lookup(3, byte(D2, 0)), OP.i64Xor,
-    ...lookup(2, byte(D2, 8)), OP.i64Xor,
-    ...lookup(1, byte(D2, 16)), OP.i64Xor,
-    ...lookup(0, byte(D2, 24)), OP.i64Xor,
-    ...set(CRC),
-    ...get(P), ...konst(16), OP.i32Add, ...set(P),
-    OP.br, 0,
-    OP.end,
-    OP.end,
-    OP.block, VOID,
-    OP.loop, VOID,
-    // while (end - p >= 8)
-    ...get(END), ...get(P), OP.i32Sub, ...konst(8), OP.i32LtU, OP.brIf, 1,
-    ...get(CRC), ...get(P), OP.i64Load, ...mem(0), OP.i64Xor, OP.localTee, CRC,
-    OP.i32WrapI64, ...set(A),
-    ...get(CRC), ...i64Const(32), OP.i64ShrU, OP.i32WrapI64, ...set(B),
-    // Byte j of the 8 still has 7 - j bytes to travel: table 7 - j.
-    ...lookup(7, byte(A, 0)),
-    ...lookup(6, byte(A, 8)), OP.i64Xor,
-    ...lookup(5, byte(A, 16)), OP.i64Xor,
-    ...lookup(4, byte(A, 24)), OP.i64Xor,
-    ...lookup(3, byte(B, 0)), OP.i64Xor,
-    ...lookup(2, byte(B, 8)), OP.i64Xor,
-    ...lookup(1, byte(B, 16)), OP.i64Xor,
-    ...lookup(0, byte(B, 24)), OP.i64Xor,
-    ...set(CRC),
-    ...get(P), ...konst(8), OP.i32Add, ...set(P),
-    OP.br, 0,
-    OP.end,
-    OP.end,
+    ...steps(16),
+    ...steps(8),
     // The tail, a byte at a time through table 0.
     OP.block, VOID,
     OP.loop, VOID,
@@ -160,3 +136,6 @@ export function loadCrcWasm(LO: Uint32Array, HI: Uint32Array): CrcWasm | null {
   };
   return w;
 }
+
+/** The module's bytes (for the tests). */
+export const crcModuleBytes = moduleBytes;

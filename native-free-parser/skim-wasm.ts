@@ -12,7 +12,7 @@
  */
 import {
   add, and, be32, body, c, call, cat, eq, geS, geU, gg, gs, gtU, HEADER, I32, iff, inc, instantiate, ld8, ld32, lg, ls, ltS, ltU, ne, or,
-  ret, section, sel, shl, shrU, sub, uleb, whileDo, name, type Code, type WasmMemory,
+  rdbLength, ret, section, sel, shl, shrU, sub, uleb, whileDo, name, type Code, type WasmMemory,
 } from './wasm-asm.js';
 import * as rdb from './constants.js';
 
@@ -33,24 +33,7 @@ const BASE = 256;
 /** len(q): an RDB length of the 6-, 14- or 32-bit form below 2^31 at q (NEXT set past it), else -1. */
 function lenFn(): Code {
   const [Q, B, V] = [0, 1, 2];
-  return cat(
-    iff(geU(lg(Q), gg(G.END)), ret(c(-1))),
-    ls(B, ld8(lg(Q))),
-    iff(ltU(lg(B), c(0x40)), cat(gs(G.NEXT, add(lg(Q), c(1))), ret(lg(B)))),
-    iff(ltU(lg(B), c(0x80)), cat(
-      iff(geU(add(lg(Q), c(1)), gg(G.END)), ret(c(-1))),
-      gs(G.NEXT, add(lg(Q), c(2))),
-      ret(or(shl(and(lg(B), c(0x3f)), c(8)), ld8(lg(Q), 1))),
-    )),
-    iff(and(eq(lg(B), c(0x80)), ltU(add(lg(Q), c(4)), gg(G.END))), cat(
-      ls(V, be32(lg(Q))),
-      iff(ltS(lg(V), c(0)), ret(c(-1))),
-      gs(G.NEXT, add(lg(Q), c(5))),
-      ret(lg(V)),
-    )),
-    c(-1),
-    [0x0b],
-  );
+  return cat(rdbLength(Q, gg(G.END), (next) => gs(G.NEXT, next), 0x7fffffff, B, V), [0x0b]);
 }
 
 /** str(q): where the RDB string at q ends, or -1 (skimString). */

@@ -190,3 +190,26 @@ export const whileDo = (cond: Code, b: Code): Code => [0x02, 0x40, 0x03, 0x40, e
 export const maxInto = (l: number, v: Code): Code => iff(gtU(v, lg(l)), ls(l, v));
 /** A big-endian 32-bit number at a. */
 export const be32 = (a: Code): Code => or(or(shl(ld8(a, 1), c(24)), shl(ld8(a, 2), c(16))), or(shl(ld8(a, 3), c(8)), ld8(a, 4)));
+
+/**
+ * An RDB length read at local `at` (the 6-, 14- and 32-bit forms; any other form, a length past
+ * `max`, or bytes past `end` give -1): `done(next)` stores where it ends, then the length is
+ * returned. B and V are i32 locals of the caller's. Without the function's final `end`.
+ */
+export function rdbLength(at: number, end: Code, done: (next: Code) => Code, max: number, B: number, V: number): Code {
+  return cat(
+    iff(geU(lg(at), end), ret(c(-1))),
+    ls(B, ld8(lg(at))),
+    iff(ltU(lg(B), c(0x40)), cat(done(add(lg(at), c(1))), ret(lg(B)))),
+    iff(ltU(lg(B), c(0x80)), cat(
+      iff(gtU(add(lg(at), c(2)), end), ret(c(-1))),
+      done(add(lg(at), c(2))),
+      ret(or(shl(and(lg(B), c(0x3f)), c(8)), ld8(lg(at), 1))),
+    )),
+    iff(or(ne(lg(B), c(0x80)), gtU(add(lg(at), c(5)), end)), ret(c(-1))),
+    ls(V, be32(lg(at))),
+    iff(gtU(lg(V), c(max)), ret(c(-1))),
+    done(add(lg(at), c(5))),
+    lg(V),
+  );
+}

@@ -25,7 +25,7 @@ import { lzfWasmFunctions, lzfWasmPreloadedAt, lzfWasmScratchAt } from '../../na
 import {
   add, add64, addF, and, be32, body, c, c64, call, cat, clz, eq, eqz, ext, extU, F64, f64Const, f64OfI32, f64OfI64, f64OfU32, geF, geS64, geU,
   gg, gs, gtS, gtS64, gtU, HEADER, I32, i32OfF64, I64, iff, inc, ld16s, ld16u, ld32, ld64, ld8, ld8s, leF, leS64, leU, lg, ls, ltF, ltS,
-  ltS64, ltU, maxInto, mul, mul64, mulF, name, ne, ne64, negF, or, ret, section, sel, shl, shrU, sub, sub64, subF, divF, uleb, whileDo,
+  ltS64, ltU, maxInto, mul, mul64, mulF, name, ne, ne64, negF, or, rdbLength, ret, section, sel, shl, shrU, sub, sub64, subF, divF, uleb, whileDo,
   type Code,
 } from '../../native-free-parser/wasm-asm.js';
 import type { CsvRowsWasm } from '../format/memory-csv-wasm.js';
@@ -136,24 +136,7 @@ function lpStrFn(): Code {
 /** len(): the RDB length at POS (moving POS past it), or -1: special, 64-bit, 2^30 or more, or past END. */
 function lenFn(): Code {
   const [B, V, P] = [0, 1, 2];
-  return cat(
-    ls(P, gg(G.POS)),
-    iff(geU(lg(P), gg(G.END)), ret(c(-1))),
-    ls(B, ld8(lg(P))),
-    iff(ltU(lg(B), c(0x40)), cat(gs(G.POS, add(lg(P), c(1))), ret(lg(B)))),
-    iff(ltU(lg(B), c(0x80)), cat(
-      iff(gtU(add(lg(P), c(2)), gg(G.END)), ret(c(-1))),
-      gs(G.POS, add(lg(P), c(2))),
-      ret(or(shl(and(lg(B), c(0x3f)), c(8)), ld8(lg(P), 1))),
-    )),
-    iff(ne(lg(B), c(0x80)), ret(c(-1))),
-    iff(gtU(add(lg(P), c(5)), gg(G.END)), ret(c(-1))),
-    ls(V, be32(lg(P))),
-    iff(gtU(lg(V), c(BIG)), ret(c(-1))),
-    gs(G.POS, add(lg(P), c(5))),
-    lg(V),
-    [0x0b],
-  );
+  return cat(ls(P, gg(G.POS)), rdbLength(P, gg(G.END), (next) => gs(G.POS, next), BIG, B, V), [0x0b]);
 }
 
 /**
@@ -200,6 +183,14 @@ function intOfFn(): Code {
 function strFn(): Code {
   const [P, B, E, V, CL, UL, N] = [0, 1, 2, 3, 4, 5, 6];
   const need = (n: number): Code => iff(gtU(add(lg(P), c(n)), gg(G.END)), ret(c(1)));
+  /** Local `l` = len(), or return 1. */
+  const lenOr1 = (l: number): Code => cat(ls(l, call(F.len)), iff(ltS(lg(l), c(0)), ret(c(1))));
+  /** The string's stored bytes are the `n` at P (or return 1 past END): RAWS, RAWE, POS past them, SLEN, LZF. */
+  const stored = (n: number, slen: Code, lzf: number): Code => cat(
+    iff(gtU(lg(n), sub(gg(G.END), lg(P))), ret(c(1))),
+    gs(G.RAWS, lg(P)), gs(G.RAWE, add(lg(P), lg(n))), gs(G.POS, add(lg(P), lg(n))),
+    gs(G.SLEN, slen), gs(G.ISINT, c(0)), gs(G.LZF, c(lzf)),
+  );
   return cat(
     ls(P, gg(G.POS)),
     iff(geU(lg(P), gg(G.END)), ret(c(1))),
@@ -209,18 +200,10 @@ function strFn(): Code {
       ls(P, add(lg(P), c(1))),
       iff(eq(lg(E), c(rdb.ENC_LZF)), cat(
         gs(G.POS, lg(P)),
-        ls(CL, call(F.len)),
-        iff(ltS(lg(CL), c(0)), ret(c(1))),
-        ls(UL, call(F.len)),
-        iff(ltS(lg(UL), c(0)), ret(c(1))),
+        lenOr1(CL),
+        lenOr1(UL),
         ls(P, gg(G.POS)),
-        iff(gtU(lg(CL), sub(gg(G.END), lg(P))), ret(c(1))),
-        gs(G.RAWS, lg(P)),
-        gs(G.RAWE, add(lg(P), lg(CL))),
-        gs(G.POS, add(lg(P), lg(CL))),
-        gs(G.SLEN, lg(UL)),
-        gs(G.ISINT, c(0)),
-        gs(G.LZF, c(1)),
+        stored(CL, lg(UL), 1),
         ret(c(0)),
       )),
       iff(eq(lg(E), c(rdb.ENC_INT8)),
@@ -238,16 +221,9 @@ function strFn(): Code {
       gs(G.LZF, c(0)),
       ret(c(0)),
     )),
-    ls(N, call(F.len)),
-    iff(ltS(lg(N), c(0)), ret(c(1))),
+    lenOr1(N),
     ls(P, gg(G.POS)),
-    iff(gtU(lg(N), sub(gg(G.END), lg(P))), ret(c(1))),
-    gs(G.RAWS, lg(P)),
-    gs(G.RAWE, add(lg(P), lg(N))),
-    gs(G.POS, add(lg(P), lg(N))),
-    gs(G.SLEN, lg(N)),
-    gs(G.LZF, c(0)),
-    gs(G.ISINT, c(0)),
+    stored(N, lg(N), 0),
     iff(leU(lg(N), c(20)), cat(
       ls(V, call(F.intOf, lg(P), add(lg(P), lg(N)))),
       iff(eq(lg(V), c(2)), ret(c(1))),
