@@ -5,19 +5,19 @@
  * to the threads; in WebAssembly that takes a fraction of the JavaScript loop's time and needs no
  * compiling while it runs.
  *
- * It makes the same checks as the JavaScript skim and stops where that one stops, or earlier (a
- * length of 2^31 or more): at the first record it leaves to parseItem, which reads it with every
- * check and its errors. The buffer is copied into the module's memory once (buffers of at most
+ * It makes the same checks as the JavaScript skim, and parseItem's header checks of a raw intset
+ * (the JavaScript skim leaves those to parseItem); it stops at the first record it leaves to
+ * parseItem, which reads it with every check and its errors. The buffer is copied into the module's memory once (buffers of at most
  * 16 MiB: the memory never shrinks); the caller must not change a buffer once skimmed.
  */
 import {
-  add, and, be32, body, c, call, cat, eq, geS, geU, gg, gs, gtU, HEADER, I32, iff, inc, instantiate, ld8, ld32, lg, ls, ltS, ltU, ne, or,
-  rdbLength, ret, section, sel, shl, shrU, sub, uleb, whileDo, name, type Code, type WasmMemory,
+  add, and, body, c, call, cat, eq, eqz, extU, geS, geU, gg, gs, gtU, HEADER, I32, iff, inc, instantiate, ld8, ld32, lg, ls, ltS, ltU, mul64,
+  name, ne, ne64, or, rdbLength, ret, section, sel, shrU, sub, uleb, whileDo, type Code, type WasmMemory,
 } from './wasm-asm.js';
 import * as rdb from './constants.js';
 
-/** Functions: len, str, listpack, skim. */
-const F = { len: 0, str: 1, lp: 2, skim: 3 } as const;
+/** Functions: len, str, listpack, skim, intset. */
+const F = { len: 0, str: 1, lp: 2, skim: 3, intset: 4 } as const;
 /** Globals: where the last len ended, the records the last skim walked, the skim's end and limit. */
 const G = { NEXT: 0, N: 1, END: 2, MAX: 3 } as const;
 
@@ -83,6 +83,30 @@ function lpFn(): Code {
   );
 }
 
+/**
+ * intset(q): where the intset blob at q ends: compressed, its extent; raw, the header checks of
+ * intsetCount too (a width of 2, 4 or 8, a count above 0 that fills the blob); or -1.
+ */
+function intsetFn(): Code {
+  const [Q, N, S, W, L] = [0, 1, 2, 3, 4];
+  return cat(
+    iff(geU(lg(Q), gg(G.END)), ret(c(-1))),
+    iff(eq(ld8(lg(Q)), c(0xc3)), ret(call(F.str, lg(Q)))),
+    ls(N, call(F.len, lg(Q))),
+    iff(or(ltS(lg(N), c(8)), gtU(lg(N), gg(G.MAX))), ret(c(-1))),
+    ls(S, gg(G.NEXT)),
+    iff(gtU(lg(N), sub(gg(G.END), lg(S))), ret(c(-1))),
+    ls(W, ld32(lg(S))),
+    iff(and(and(ne(lg(W), c(2)), ne(lg(W), c(4))), ne(lg(W), c(8))), ret(c(-1))),
+    ls(L, ld32(lg(S), 4)),
+    // L > 0 and L * W = N - 8 (in 64 bits).
+    iff(eqz(lg(L)), ret(c(-1))),
+    iff(ne64(mul64(extU(lg(L)), extU(lg(W))), extU(sub(lg(N), c(8)))), ret(c(-1))),
+    add(lg(S), lg(N)),
+    [0x0b],
+  );
+}
+
 /** skim(p, end, max): where the skim stopped (a record boundary); N the records walked. */
 function skimFn(): Code {
   const [P, PEND, PMAX, Q, T, OP, CNT, I] = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -130,10 +154,12 @@ function skimFn(): Code {
           inc(I),
         )),
       ),
-      // A listpack blob, or a ziplist, intset or zipmap blob when LZF-compressed.
+      // A listpack or intset blob, or a ziplist or zipmap blob when LZF-compressed.
       iff(or(or(eq(lg(T), c(rdb.TYPE_HASH_LISTPACK)), eq(lg(T), c(rdb.TYPE_ZSET_LISTPACK))), eq(lg(T), c(rdb.TYPE_SET_LISTPACK))),
         ls(Q, call(F.lp, lg(Q))),
-        iff(and(ltU(lg(Q), lg(PEND)), eq(ld8(lg(Q)), c(0xc3))), ls(Q, call(F.str, lg(Q))), ls(Q, c(-1))),
+        iff(eq(lg(T), c(rdb.TYPE_SET_INTSET)),
+          ls(Q, call(F.intset, lg(Q))),
+          iff(and(ltU(lg(Q), lg(PEND)), eq(ld8(lg(Q)), c(0xc3))), ls(Q, call(F.str, lg(Q))), ls(Q, c(-1)))),
       )))),
     iff(or(ltS(lg(Q), c(0)), gtU(lg(Q), lg(PEND))), out),
     ls(P, lg(Q)),
@@ -146,11 +172,11 @@ function skimFn(): Code {
 function moduleBytes(): Uint8Array {
   const fn = (params: number[], results: number[]): number[] => [0x60, params.length, ...params, results.length, ...results];
   const type = section(1, [2, ...fn([I32], [I32]), ...fn([I32, I32, I32], [I32])]);
-  const func = section(3, [4, 0, 0, 0, 1]);
+  const func = section(3, [5, 0, 0, 0, 1, 0]);
   const memory = section(5, [1, 0x00, 1]);
   const globals = section(6, [4, ...[0, 1, 2, 3].flatMap(() => [I32, 0x01, ...c(0), 0x0b])]);
   const exports = section(7, [3, ...name('s'), 0x00, F.skim, ...name('m'), 0x02, 0, ...name('n'), 0x03, ...uleb(G.N)]);
-  const code = section(10, [4, ...body(2, lenFn()), ...body(3, strFn()), ...body(3, lpFn()), ...body(5, skimFn())]);
+  const code = section(10, [5, ...body(2, lenFn()), ...body(3, strFn()), ...body(3, lpFn()), ...body(5, skimFn()), ...body(4, intsetFn())]);
   return Uint8Array.from([...HEADER, ...type, ...func, ...memory, ...globals, ...exports, ...code]);
 }
 

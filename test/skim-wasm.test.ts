@@ -7,7 +7,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { NEED_MORE } from '../native-free-parser/bytes/cursor.js';
-import { RdbParser, isRdbError, type RdbRecord } from '../native-free-parser/index.js';
+import { encodeValue, isDropped, RdbParser, RdbWriter, isRdbError, type RdbRecord } from '../native-free-parser/index.js';
 import { skimModuleBytes, skimWasm, skimWasmResult } from '../native-free-parser/skim-wasm.js';
 import { fixtureIndex, fixturePath } from './helpers/fixtures.js';
 
@@ -109,4 +109,39 @@ t.test('damaged files: the same records and errors', async (t) => {
   t.ok(errors > compared / 3, `${compared} damaged files compared, ${errors} with an error`);
   t.ok(kinds.size >= 3, `errors of kinds ${[...kinds].join(', ')}`);
   t.ok(byWasm > 0, 'the WebAssembly skim took records');
+});
+
+t.test('raw intsets: their header checks, as parseItem makes them', async (t) => {
+  // Intsets written raw (no compression), then their headers damaged one field at a time.
+  const w = new RdbWriter({ version: 11 });
+  w.begin();
+  w.selectDb(0, 3, 0);
+  const enc = new TextEncoder();
+  for (const [i, values] of [[0, [1, 2, 3]], [1, [70000, -5]], [2, [2 ** 40, 7]]] as const) {
+    const key = enc.encode(`set:${i}`);
+    const e = encodeValue({ type: 'set', value: values.map((v) => enc.encode(String(v))) }, 11, { key, compress: false });
+    if (isDropped(e)) throw new Error('test: dropped');
+    t.equal(e.type, 11, `set ${i} is an intset`);
+    w.key({ key, type: e.type, payload: e.payload, expireAt: -1, idle: -1, freq: -1 });
+  }
+  w.end();
+  const good = w.drain();
+  const at = Buffer.from(good).indexOf('set:1') + 'set:1'.length + 1; // past the key and the blob's length byte
+  t.same(skim(good, 1 << 20, true, false), skim(good, 1 << 20, false, false), 'the sound file');
+  t.equal(skim(good, 1 << 20, true, false).error, null);
+  const cases: Array<[string, (d: Uint8Array) => void]> = [
+    ['a width of 3', (d) => { d[at] = 3; }],
+    ['a count of 0', (d) => { d.fill(0, at + 4, at + 8); }],
+    ['a count too big', (d) => { d[at + 4] = 9; }],
+    ['a count too small', (d) => { d[at + 4] = 1; }],
+    ['a width of 8 for 4-byte members', (d) => { d[at] = 8; }],
+  ];
+  for (const [name, damage] of cases) {
+    const d = good.slice();
+    damage(d);
+    const js = skim(d, 1 << 20, false, false);
+    const wasm = skim(d, 1 << 20, true, false);
+    t.same(wasm, js, `${name}: ${js.error ?? 'no error'}`);
+    t.match(js.error ?? '', /^corrupt/, `${name}: corrupt`);
+  }
 });
