@@ -37,7 +37,7 @@ export type { LogicalType } from './constants.js';
 export { Crc64, crc64, crc64Hex } from './crc64.js';
 export { lzfCompress, lzfDecompress, lzfDecompressScratch, lzfDecompressShared } from './lzf.js';
 export {
-  lzfWalkListpack, listpackWalk, listpackWalkPreloaded, lzfWasmAvailable, lzfWasmFunctions, lzfWasmPreload, lzfWasmPreloadedAt, lzfWasmScratchAt, lzfWasmShare,
+  lzfWalkListpack, listpackWalk, listpackWalkPreloaded, lzfWasmAvailable, lzfWasmFunctions, lzfWasmPreload, lzfWasmPreloadedAt, lzfWasmScratchAt, lzfWasmShare, LZF_WASM_MAX_OUTPUT,
 } from './lzf-wasm.js';
 export { bytesCompare as compareBytes } from './encodings/elem.js';
 export type { Elem } from './encodings/elem.js';

@@ -301,7 +301,13 @@ let IN = 16;
  * Largest output taken here: the module's memory never shrinks, so one huge value would keep
  * that much allocated for the life of the process. Bigger ones go to the JavaScript decoder.
  */
-const MAX_OUTPUT = 1024 * 1024;
+export const LZF_WASM_MAX_OUTPUT = 1024 * 1024;
+const MAX_OUTPUT = LZF_WASM_MAX_OUTPUT;
+
+/** Where output goes after input ending at `inputEnd`: 32 bytes of padding, 8-aligned. */
+function outputAfter(inputEnd: number): number {
+  return (inputEnd + 39) & ~7;
+}
 
 function load(): Decoder | null {
   const ex = instantiate(moduleBytes());
@@ -356,14 +362,14 @@ function decode(src: Uint8Array, start: number, end: number, ulen: number): bool
   if (decoder === null || ulen > MAX_OUTPUT) return false;
   if (src === preloaded) {
     // The input is in place: the output goes after the whole array (and 32 bytes of padding).
-    outAt = (IN + src.length + 39) & ~7;
+    outAt = outputAfter(IN + src.length);
     grow(outAt + ulen + 40);
     return decoder.d(IN + start, IN + end, outAt, outAt + ulen) === outAt + ulen;
   }
   // Another array: its stream is copied in (after the preloaded one, which stays).
-  const at = preloaded === null ? IN : (IN + preloaded.length + 39) & ~7;
+  const at = preloaded === null ? IN : outputAfter(IN + preloaded.length);
   const inLen = end - start;
-  outAt = (at + inLen + 39) & ~7; // 32 bytes of padding after the input, 8-aligned
+  outAt = outputAfter(at + inLen);
   grow(outAt + ulen + 40);
   bytes.set(src.subarray(start, end), at);
   return decoder.d(at, at + inLen, outAt, outAt + ulen) === outAt + ulen;
@@ -460,7 +466,7 @@ export function lzfWasmFunctions(): { d: (ip: number, iend: number, op: number, 
  */
 export function lzfWasmScratchAt(src: Uint8Array, room: number): number {
   if (src !== preloaded) return -1;
-  const at = (IN + src.length + 39) & ~7;
+  const at = outputAfter(IN + src.length);
   grow(at + room + 40);
   return at;
 }

@@ -64,16 +64,27 @@ function strFn(): Code {
   );
 }
 
+/**
+ * The start of a blob reader at local `q`: a compressed blob returns str's answer (its extent); a
+ * raw one of `min` to MAX bytes within END leaves its length in local `n` and its first byte's
+ * position in local `s`; anything else returns -1.
+ */
+function blobAt(q: number, n: number, s: number, min: number): Code {
+  return cat(
+    iff(geU(lg(q), gg(G.END)), ret(c(-1))),
+    iff(eq(ld8(lg(q)), c(0xc3)), ret(call(F.str, lg(q)))),
+    ls(n, call(F.len, lg(q))),
+    iff(or(ltS(lg(n), c(min)), gtU(lg(n), gg(G.MAX))), ret(c(-1))),
+    ls(s, gg(G.NEXT)),
+    iff(gtU(lg(n), sub(gg(G.END), lg(s))), ret(c(-1))),
+  );
+}
+
 /** lp(q): where the listpack blob at q ends, with listpackCount's header checks when raw; or -1 (skimListpack). */
 function lpFn(): Code {
   const [Q, N, S, E] = [0, 1, 2, 3];
   return cat(
-    iff(geU(lg(Q), gg(G.END)), ret(c(-1))),
-    iff(eq(ld8(lg(Q)), c(0xc3)), ret(call(F.str, lg(Q)))),
-    ls(N, call(F.len, lg(Q))),
-    iff(or(ltS(lg(N), c(7)), gtU(lg(N), gg(G.MAX))), ret(c(-1))),
-    ls(S, gg(G.NEXT)),
-    iff(gtU(lg(N), sub(gg(G.END), lg(S))), ret(c(-1))),
+    blobAt(Q, N, S, 7),
     ls(E, add(lg(S), lg(N))),
     iff(ne(ld32(lg(S)), lg(N)), ret(c(-1))),
     iff(ne(ld8(sub(lg(E), c(1))), c(0xff)), ret(c(-1))), // the end marker last
@@ -90,12 +101,7 @@ function lpFn(): Code {
 function intsetFn(): Code {
   const [Q, N, S, W, L] = [0, 1, 2, 3, 4];
   return cat(
-    iff(geU(lg(Q), gg(G.END)), ret(c(-1))),
-    iff(eq(ld8(lg(Q)), c(0xc3)), ret(call(F.str, lg(Q)))),
-    ls(N, call(F.len, lg(Q))),
-    iff(or(ltS(lg(N), c(8)), gtU(lg(N), gg(G.MAX))), ret(c(-1))),
-    ls(S, gg(G.NEXT)),
-    iff(gtU(lg(N), sub(gg(G.END), lg(S))), ret(c(-1))),
+    blobAt(Q, N, S, 8),
     ls(W, ld32(lg(S))),
     iff(and(and(ne(lg(W), c(2)), ne(lg(W), c(4))), ne(lg(W), c(8))), ret(c(-1))),
     ls(L, ld32(lg(S), 4)),

@@ -93,13 +93,23 @@ declare const WebAssembly: {
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 };
 
-/**
- * Compiles and instantiates `bytes` with `imports`; null when this runtime has no WebAssembly or
- * refuses the module (the callers then run their JavaScript code).
- */
-export function instantiate(bytes: Uint8Array, imports: object = {}): Record<string, unknown> | null {
+/** Compiles `bytes`, for several instances; null when this runtime has no WebAssembly or refuses them. */
+export function compile(bytes: Uint8Array): object | null {
   try {
-    return new WebAssembly.Instance(new WebAssembly.Module(bytes), imports).exports;
+    return new WebAssembly.Module(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Instantiates a module (its bytes, compiled here, or a module `compile` made) with `imports`;
+ * null when this runtime has no WebAssembly or refuses it (the callers then run their JavaScript
+ * code).
+ */
+export function instantiate(module: Uint8Array | object, imports: object = {}): Record<string, unknown> | null {
+  try {
+    return new WebAssembly.Instance(module instanceof Uint8Array ? new WebAssembly.Module(module) : module, imports).exports;
   } catch {
     return null;
   }

@@ -229,7 +229,7 @@ const WORDS = 4096;
 const FILE = 4096;
 const ROWS = 256 * 1024;
 /** A row's bytes besides its key, at most: 5 numbers of 21, 24 of expiry, separators, 2 words of 64. */
-const ROW_ROOM = 5 * 21 + 24 + 8 + 2 * 64;
+export const ROW_ROOM = 5 * 21 + 24 + 8 + 2 * 64;
 
 type RowFn = (
   db: number, tw: number, twl: number, ks: number, ke: number, size: number, ew: number, ewl: number,

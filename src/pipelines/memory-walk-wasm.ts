@@ -21,14 +21,14 @@
  * fixture and on damaged files.
  */
 import * as rdb from '../../native-free-parser/constants.js';
-import { lzfWasmFunctions, lzfWasmPreloadedAt, lzfWasmScratchAt } from '../../native-free-parser/lzf-wasm.js';
+import { LZF_WASM_MAX_OUTPUT, lzfWasmFunctions, lzfWasmPreloadedAt, lzfWasmScratchAt } from '../../native-free-parser/lzf-wasm.js';
 import {
-  add, add64, addF, and, be32, body, c, c64, call, cat, clz, eq, eqz, ext, extU, F64, f64Const, f64OfI32, f64OfI64, f64OfU32, geF, geS64, geU,
+  add, add64, addF, and, be32, body, c, c64, call, cat, clz, compile, instantiate, eq, eqz, ext, extU, F64, f64Const, f64OfI32, f64OfI64, f64OfU32, geF, geS64, geU,
   gg, gs, gtS, gtS64, gtU, HEADER, I32, i32OfF64, I64, iff, inc, ld16s, ld16u, ld32, ld64, ld8, ld8s, leF, leS64, leU, lg, ls, ltF, ltS,
   ltS64, ltU, maxInto, mul, mul64, mulF, name, ne, ne64, negF, or, rdbLength, ret, section, sel, shl, shrU, sub, sub64, subF, divF, uleb, whileDo,
   type Code,
 } from '../../native-free-parser/wasm-asm.js';
-import type { CsvRowsWasm } from '../format/memory-csv-wasm.js';
+import { ROW_ROOM, type CsvRowsWasm } from '../format/memory-csv-wasm.js';
 import type { MemoryModel } from '../report/memory.js';
 
 // ---- the module's layout ---------------------------------------------------------------------
@@ -62,12 +62,10 @@ const TAKEN: Array<[number, number]> = [
 ];
 /** The table's bytes: a kind byte per type byte (word id + 1, 0: not taken), then address and length per word. */
 const TABLE_BYTES = 256 + 8 * WORDS.length;
-/** Largest value inflated here (as the codec's module): bigger ones are the JavaScript walk's. */
-const MAX_INFLATE = 1024 * 1024;
+/** Largest value inflated here (the codec module's limit): bigger ones are the JavaScript walk's. */
+const MAX_INFLATE = LZF_WASM_MAX_OUTPUT;
 /** Lengths from 2^30 on stop the walk (every size then stays far below 2^31). */
 const BIG = 0x3fffffff;
-/** A row's bytes besides its key and file field, at most (memory-csv-wasm.ts ROW_ROOM). */
-const ROW_ROOM = 5 * 21 + 24 + 8 + 2 * 64;
 
 // ---- the functions ---------------------------------------------------------------------------
 
@@ -492,7 +490,7 @@ function valueFn(): Code {
 
 /** init(...): the model's numbers, the drop rule and the words' table (once per input; the file field is walk's). */
 function initFn(): Code {
-  const order = [G.Q, G.SDS72, G.DICT, G.QLNODE, G.HASHE, G.HASHV, G.SETIE, G.SETLE, G.SETLV, G.ZSETE, G.LNB, G.SETLP, G.LISTLP, G.DROP, G.NOW, G.FA, G.FL, G.TAB, G.WANTLG];
+  const order = [G.Q, G.SDS72, G.DICT, G.QLNODE, G.HASHE, G.HASHV, G.SETIE, G.SETLE, G.SETLV, G.ZSETE, G.LNB, G.SETLP, G.LISTLP, G.DROP, G.NOW, G.TAB, G.WANTLG];
   return cat(...order.map((g, i) => gs(g, lg(i))), [0x0b]);
 }
 
@@ -613,7 +611,7 @@ function moduleBytes(): Uint8Array {
     fn([], [I32]), // 6
     fn([I32], []), // 7
     fn([], []), // 8
-    fn([...Array<number>(14).fill(I32), F64, I32, I32, I32, I32], []), // 9 init
+    fn([...Array<number>(14).fill(I32), F64, I32, I32], []), // 9 init
     fn([I32, I32, I32, I32, I32, I32, I32, I32], [I32]), // 10 walk
   ];
   const type = section(1, [types.length, ...types.flat()]);
@@ -684,8 +682,6 @@ export interface WalkCounts {
 /** The module compiled once per thread (null: not available here), undefined before. */
 let compiled: object | null | undefined;
 
-declare const WebAssembly: { Module: new (bytes: Uint8Array) => object };
-
 /**
  * One input's span walk in WebAssembly, writing through the thread's CSV rows module. Made by
  * {@link MemoryWalkWasm.create} for an input whose rows it can write: CSV, every key as it is (or
@@ -712,23 +708,17 @@ export class MemoryWalkWasm {
     if (rows.fileField(opts.file) === null) return null;
     const tab = tableOf(rows);
     if (tab < 0) return null;
-    if (compiled === undefined) {
-      try {
-        compiled = new WebAssembly.Module(moduleBytes());
-      } catch {
-        compiled = null;
-      }
-    }
+    if (compiled === undefined) compiled = compile(moduleBytes());
     if (compiled === null) return null;
     const imports = { e: { m: rows.memory, d: lzf.d, w: lzf.w, r: rows.r, x: Math.exp, n: Math.round } };
-    const ex = instantiateCompiled(compiled, imports);
+    const ex = instantiate(compiled, imports) as Exports | null;
     if (ex === null) return null;
     const m = model;
     const cfg = m.config;
     ex.i(
       m.jemallocQuantum, m.sds72 ? 1 : 0, m.dict, m.quicklistNode, cfg.hashMaxListpackEntries, cfg.hashMaxListpackValue,
       cfg.setMaxIntsetEntries, cfg.setMaxListpackEntries, cfg.setMaxListpackValue, cfg.zsetMaxListpackEntries, m.listNodeBytes,
-      m.setListpack ? 1 : 0, m.listListpack ? 1 : 0, opts.dropExpired ? 1 : 0, opts.now, 0, 0, tab, opts.largestElement ? 1 : 0,
+      m.setListpack ? 1 : 0, m.listListpack ? 1 : 0, opts.dropExpired ? 1 : 0, opts.now, tab, opts.largestElement ? 1 : 0,
     );
     return new MemoryWalkWasm(ex, rows, opts.file);
   }
@@ -795,15 +785,6 @@ function tableOf(rows: CsvRowsWasm): number {
   }
   tables.set(rows, tab);
   return tab;
-}
-
-function instantiateCompiled(module: object, imports: object): Exports | null {
-  try {
-    const I = (globalThis as unknown as { WebAssembly: { Instance: new (m: object, i: object) => { exports: unknown } } }).WebAssembly.Instance;
-    return new I(module, imports).exports as Exports;
-  } catch {
-    return null;
-  }
 }
 
 /** The module's bytes (for the tests: they must compile). */
